@@ -1,0 +1,40 @@
+# Set-up and main jobs. `make run` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+RUN_OUT ?= demo-out
+
+.PHONY: run test lint typecheck pytest venv venv-dev clean
+
+$(VENV)/.base-stamp: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e .
+	touch $@
+
+$(VENV)/.dev-stamp: pyproject.toml $(VENV)/.base-stamp
+	$(PIP) install -q -e '.[train,dev,cluster]'
+	touch $@
+
+venv: $(VENV)/.base-stamp
+venv-dev: $(VENV)/.dev-stamp
+
+## the main job: simulated device -> shipped detector -> results + annotated PNGs (headless)
+run: $(VENV)/.base-stamp
+	$(VENV)/bin/backscatter demo --out $(RUN_OUT)
+
+lint: $(VENV)/.dev-stamp
+	$(VENV)/bin/ruff check backscatter tests bench
+	$(VENV)/bin/ruff format --check backscatter tests bench
+
+typecheck: $(VENV)/.dev-stamp
+	$(VENV)/bin/mypy
+
+pytest: $(VENV)/.dev-stamp
+	$(VENV)/bin/pytest -q
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) $(RUN_OUT) .pytest_cache .mypy_cache .ruff_cache

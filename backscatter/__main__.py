@@ -1,0 +1,5 @@
+import sys
+
+from backscatter.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The ``backscatter`` command line: thin subcommand modules over library functions."""

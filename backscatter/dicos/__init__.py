@@ -1,0 +1,1 @@
+"""DICOS objects: DX images, Threat Detection Reports, and the DICOM network."""

@@ -1,0 +1,1 @@
+"""ONNX Runtime detector, tiling, and the threaded screening pipeline."""

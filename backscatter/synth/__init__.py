@@ -1,0 +1,1 @@
+"""Backscatter scene simulator, threat library, dataset builder and threat image projection."""

@@ -1,0 +1,1 @@
+"""Datasets, model, training loop, evaluation and export (extra ``train``: needs torch)."""

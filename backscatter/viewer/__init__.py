@@ -1,0 +1,1 @@
+"""OpenCV viewer for screening officers, over pure render functions."""
