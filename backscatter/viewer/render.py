@@ -1,0 +1,358 @@
+"""Scan + Detections + ViewState -> BGR uint8 image: the one renderer behind the window,
+``backscatter render``, the pipeline's overlay sink and reports.
+
+Coordinates: a scan pixel ``(x, y)`` covers ``[x, x+1) x [y, y+1)``; boxes are ``x0, y0, x1, y1``
+with exclusive ``x1, y1`` (as in :mod:`backscatter.detections`). The view maps scan coordinate
+``X`` to output coordinate ``U = scale * X + tx``.
+
+Redraws are cheap: the windowed/enhanced full-resolution base and its zoomed view are cached,
+so changing threshold, selection or overlays only copies the cached view and draws on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from backscatter.detections import Detections
+from backscatter.scan import Scan
+from backscatter.viewer import enhance
+from backscatter.viewer.keys import KEYMAP
+from backscatter.viewer.state import Mark, StatusInfo, ViewState
+
+#: BGR colour per threat class; unknown classes get a colour from :data:`_PALETTE`
+CLASS_COLOURS: dict[str, tuple[int, int, int]] = {
+    "organic_package": (0, 165, 255),  # orange
+    "currency": (0, 200, 0),  # green
+    "firearm": (0, 0, 255),  # red
+    "blade": (255, 0, 255),  # magenta
+    "liquid": (255, 128, 0),  # blue
+}
+_PALETTE: tuple[tuple[int, int, int], ...] = ((0, 255, 255), (255, 255, 0), (128, 0, 255))
+REJECTED_COLOUR = (140, 140, 140)
+SELECTED_COLOUR = (255, 255, 255)
+#: height of the status bar in output pixels
+STATUS_H = 24
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+_BG = (24, 24, 24)
+
+
+def class_colour(name: str) -> tuple[int, int, int]:
+    """BGR colour of a class name (stable for unknown names too)."""
+    if name in CLASS_COLOURS:
+        return CLASS_COLOURS[name]
+    return _PALETTE[sum(name.encode()) % len(_PALETTE)]
+
+
+@dataclass(frozen=True)
+class ViewTransform:
+    """Scan -> output mapping ``U = scale * X + tx``, ``V = scale * Y + ty`` (continuous)."""
+
+    scale: float
+    tx: float
+    ty: float
+
+    def to_output(self, x: float, y: float) -> tuple[float, float]:
+        return (self.scale * x + self.tx, self.scale * y + self.ty)
+
+    def to_scan(self, u: float, v: float) -> tuple[float, float]:
+        """Output pixel centre ``(u, v)`` (integers from a mouse event) -> scan coordinates."""
+        return ((u + 0.5 - self.tx) / self.scale, (v + 0.5 - self.ty) / self.scale)
+
+
+def fit_scale(scan_shape: tuple[int, int], area: tuple[int, int]) -> float:
+    """Largest scale showing all of ``scan_shape`` ``(rows, cols)`` inside ``area`` (rows, cols)."""
+    return min(area[0] / scan_shape[0], area[1] / scan_shape[1])
+
+
+def view_transform(
+    scan_shape: tuple[int, int], area: tuple[int, int], state: ViewState
+) -> ViewTransform:
+    """The transform for ``state.zoom`` / ``state.pan`` in an output area ``(rows, cols)``."""
+    rows, cols = scan_shape
+    s = state.zoom if state.zoom is not None else fit_scale(scan_shape, area)
+    cx, cy = state.pan if state.pan is not None else (cols / 2.0, rows / 2.0)
+    return ViewTransform(float(s), area[1] / 2.0 - s * cx, area[0] / 2.0 - s * cy)
+
+
+def visible_flags(detections: Detections | None, threshold: float) -> list[int]:
+    """Indices of the machine flags shown at ``threshold``, highest score first."""
+    if detections is None or len(detections) == 0:
+        return []
+    idx = np.flatnonzero(detections.scores >= threshold)
+    return [int(i) for i in idx[np.argsort(-detections.scores[idx], kind="stable")]]
+
+
+class _Cache:
+    """Small LRU of base images and views; holds a reference to the pixels it was built from."""
+
+    def __init__(self, size: int = 4) -> None:
+        self.size = size
+        self.items: list[tuple[tuple[Any, ...], Any, np.ndarray]] = []
+
+    def get(self, key: tuple[Any, ...], owner: Any) -> np.ndarray | None:
+        for i, (k, o, value) in enumerate(self.items):
+            if k == key and o is owner:
+                self.items.insert(0, self.items.pop(i))
+                return value
+        return None
+
+    def put(self, key: tuple[Any, ...], owner: Any, value: np.ndarray) -> None:
+        self.items.insert(0, (key, owner, value))
+        del self.items[self.size :]
+
+
+_BASE = _Cache()
+_VIEW = _Cache()
+
+
+def base_image(scan: Scan, state: ViewState, heatmap: np.ndarray | None = None) -> np.ndarray:
+    """Full-resolution ``(rows, cols, 3)`` BGR display image of the scan (cached; do not modify)."""
+    window = state.window if state.window is not None else auto_window_for(scan)
+    show_heat = heatmap is not None and state.heatmap and state.overlays
+    key = (
+        "base",
+        id(scan.pixels),
+        scan.pixels.shape,
+        window,
+        state.gamma,
+        state.negative,
+        state.clahe,
+        state.edge,
+        state.colormap,
+        id(heatmap) if show_heat else None,
+    )
+    cached = _BASE.get(key, scan.pixels)
+    if cached is not None:
+        return cached
+    grey = enhance.window_level(
+        scan.pixels, window=window, gamma=state.gamma, negative=state.negative
+    )
+    if state.clahe:
+        grey = enhance.clahe(grey)
+    if state.edge:
+        grey = enhance.edge_enhance(grey)
+    bgr = enhance.pseudo_colour(grey, colormap=state.colormap)
+    if show_heat and heatmap is not None:
+        colour, alpha = enhance.heatmap_colour(heatmap, shape=scan.shape)
+        a = alpha[..., None]
+        bgr = np.rint(bgr * (1.0 - a) + colour * a).astype(np.uint8)
+    _BASE.put(key, scan.pixels, bgr)
+    return bgr
+
+
+def auto_window_for(scan: Scan) -> tuple[float, float]:
+    """The automatic ``(center, width)`` of a scan (cached with its pixels)."""
+    key = ("auto", id(scan.pixels), scan.pixels.shape)
+    cached = _BASE.get(key, scan.pixels)
+    if cached is None:
+        cached = np.array(enhance.auto_window(scan.pixels))
+        _BASE.put(key, scan.pixels, cached)
+    return (float(cached[0]), float(cached[1]))
+
+
+def _view(
+    scan: Scan, state: ViewState, heatmap: np.ndarray | None, area: tuple[int, int]
+) -> tuple[np.ndarray, ViewTransform]:
+    t = view_transform(scan.shape, area, state)
+    base = base_image(scan, state, heatmap)
+    key = ("view", id(base), area, t)
+    cached = _VIEW.get(key, base)
+    if cached is not None:
+        return cached, t
+    rows, cols = scan.shape
+    if t.scale == 1.0 and area == scan.shape and t.tx == 0 and t.ty == 0:
+        out = base
+    elif t.scale <= 1.0 and _inside(t, scan.shape, area):  # all visible: area-average downscale
+        w, h = max(1, round(cols * t.scale)), max(1, round(rows * t.scale))
+        small = cv2.resize(base, (w, h), interpolation=cv2.INTER_AREA)
+        out = np.full((area[0], area[1], 3), _BG, np.uint8)
+        x0, y0 = max(0, round(t.tx)), max(0, round(t.ty))
+        h, w = min(h, area[0] - y0), min(w, area[1] - x0)
+        out[y0 : y0 + h, x0 : x0 + w] = small[:h, :w]
+    else:
+        s = t.scale
+        m = np.array([[s, 0, t.tx + 0.5 * s - 0.5], [0, s, t.ty + 0.5 * s - 0.5]], np.float64)
+        interp = cv2.INTER_NEAREST if s >= 1.0 else cv2.INTER_LINEAR
+        out = cv2.warpAffine(
+            base,
+            m,
+            (area[1], area[0]),
+            flags=interp,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=_BG,
+        )
+    _VIEW.put(key, base, out)
+    return out, t
+
+
+def _inside(t: ViewTransform, shape: tuple[int, int], area: tuple[int, int]) -> bool:
+    u1, v1 = t.to_output(shape[1], shape[0])
+    return t.tx >= -0.5 and t.ty >= -0.5 and u1 <= area[1] + 0.5 and v1 <= area[0] + 0.5
+
+
+def render(
+    scan: Scan,
+    detections: Detections | None = None,
+    state: ViewState | None = None,
+    *,
+    status: StatusInfo | str | None = None,
+    heatmap: np.ndarray | None = None,
+    marks: Sequence[Mark] = (),
+    verdicts: Mapping[int, bool] | None = None,
+    size: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """Draw a scan with its overlays. Returns a new ``(rows, cols, 3)`` BGR uint8 array.
+
+    ``size`` is the output ``(rows, cols)``; by default the scan's own shape (1:1 unless
+    ``state.zoom`` says otherwise), plus a status bar of :data:`STATUS_H` rows below when
+    ``status`` is given. ``heatmap`` is an anomaly map in [0, 1] (any size). ``marks`` are boxes
+    the officer drew; ``verdicts`` maps a detection index to True (confirmed) / False (rejected).
+    Selection (``state.selected``) indexes the visible flags (highest score first), then marks.
+    """
+    state = state if state is not None else ViewState()
+    bar = STATUS_H if status is not None else 0
+    if size is None:
+        out_rows, out_cols = scan.rows + bar, scan.cols
+    else:
+        out_rows, out_cols = int(size[0]), int(size[1])
+        if out_rows - bar < 1 or out_cols < 1:
+            raise ValueError(f"size: expected room for the image and status bar, got {size}")
+    area = (out_rows - bar, out_cols)
+    view, t = _view(scan, state, heatmap, area)
+    canvas = np.empty((out_rows, out_cols, 3), np.uint8)
+    canvas[: area[0]] = view
+    image = canvas[: area[0]]
+    if state.overlays:
+        _draw_objects(image, t, detections, state, marks, verdicts or {})
+    if state.rubber_band is not None:
+        x0, y0, x1, y1 = state.rubber_band
+        _box(image, t, (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)), SELECTED_COLOUR, 1)
+    if bar:
+        _status_bar(canvas[area[0] :], status if status is not None else "")
+    if state.show_help:
+        _help(image)
+    return canvas
+
+
+def _draw_objects(
+    image: np.ndarray,
+    t: ViewTransform,
+    detections: Detections | None,
+    state: ViewState,
+    marks: Sequence[Mark],
+    verdicts: Mapping[int, bool],
+) -> None:
+    flags = visible_flags(detections, state.threshold)
+    order: list[tuple[tuple[float, ...], tuple[int, int, int], str, bool]] = []
+    if detections is not None:
+        for k, i in enumerate(flags):
+            name = detections.class_names[int(detections.labels[i])]
+            verdict = verdicts.get(i)
+            colour = REJECTED_COLOUR if verdict is False else class_colour(name)
+            text = f"{name} {detections.scores[i]:.2f}"
+            text += {True: " OK", False: " REJECTED", None: ""}[verdict]
+            order.append((tuple(detections.boxes[i]), colour, text, state.selected == k))
+    for k, mark in enumerate(marks):
+        selected = state.selected == len(flags) + k
+        order.append((mark.box, class_colour(mark.class_name), f"+ {mark.class_name}", selected))
+    # selected last so its highlight is on top
+    for box, colour, text, selected in sorted(order, key=lambda o: o[3]):
+        if selected:
+            _box(image, t, box, SELECTED_COLOUR, 4, outset=2)
+        _box(image, t, box, colour, 2)
+        _label(image, t, box, colour, text)
+
+
+def _pixel_rect(t: ViewTransform, box: Sequence[float]) -> tuple[int, int, int, int]:
+    u0, v0 = t.to_output(float(box[0]), float(box[1]))
+    u1, v1 = t.to_output(float(box[2]), float(box[3]))
+    return (int(np.floor(u0)), int(np.floor(v0)), int(np.ceil(u1)) - 1, int(np.ceil(v1)) - 1)
+
+
+def _box(
+    image: np.ndarray,
+    t: ViewTransform,
+    box: Sequence[float],
+    colour: tuple[int, int, int],
+    thickness: int,
+    *,
+    outset: int = 0,
+) -> None:
+    """Outline drawn inward from the box edge (``outset`` pixels outside it for highlights)."""
+    u0, v0, u1, v1 = _pixel_rect(t, box)
+    u0, v0, u1, v1 = u0 - outset, v0 - outset, u1 + outset, v1 + outset
+    lim = 1 << 15
+    for k in range(thickness):
+        if u1 - k < u0 + k or v1 - k < v0 + k:
+            break
+        p0 = (max(-lim, u0 + k), max(-lim, v0 + k))
+        p1 = (min(lim, u1 - k), min(lim, v1 - k))
+        cv2.rectangle(image, p0, p1, colour, 1, cv2.LINE_8)
+
+
+def _label(
+    image: np.ndarray,
+    t: ViewTransform,
+    box: Sequence[float],
+    colour: tuple[int, int, int],
+    text: str,
+) -> None:
+    u0, v0, _u1, v1 = _pixel_rect(t, box)
+    (tw, th), base = cv2.getTextSize(text, _FONT, 0.5, 1)
+    h = th + base + 4
+    top = v0 - h if v0 - h >= 0 else v1 + 1  # above the box, else below it
+    u0 = min(max(u0, 0), max(0, image.shape[1] - tw - 6))
+    if top >= image.shape[0] or top + h <= 0:
+        return
+    cv2.rectangle(image, (u0, top), (u0 + tw + 5, top + h - 1), colour, cv2.FILLED)
+    ink = (0, 0, 0) if sum(colour) > 300 else (255, 255, 255)
+    cv2.putText(image, text, (u0 + 3, top + th + 2), _FONT, 0.5, ink, 1, cv2.LINE_AA)
+
+
+_ALARM_COLOURS = {"ALARM": (0, 0, 200), "INSPECT": (0, 0, 200), "CLEAR": (0, 140, 0)}
+
+
+def _status_bar(bar: np.ndarray, status: StatusInfo | str) -> None:
+    bar[:] = _BG
+    x = 4
+    baseline = bar.shape[0] - 7
+    if isinstance(status, StatusInfo):
+        if status.alarm:
+            (tw, _), _ = cv2.getTextSize(status.alarm, _FONT, 0.5, 1)
+            bg = _ALARM_COLOURS.get(status.alarm.split()[0], (90, 90, 90))
+            cv2.rectangle(bar, (x - 2, 2), (x + tw + 6, bar.shape[0] - 3), bg, cv2.FILLED)
+            cv2.putText(bar, status.alarm, (x + 2, baseline), _FONT, 0.5, (255, 255, 255), 1)
+            x += tw + 16
+        text = "  |  ".join(status.parts())
+    else:
+        text = status
+    cv2.putText(bar, text, (x, baseline), _FONT, 0.5, (230, 230, 230), 1, cv2.LINE_AA)
+
+
+def _help(image: np.ndarray) -> None:
+    title = "KEYS   mouse: left-drag pan (draw in box mode), right-drag window/level, wheel zoom"
+    entries = [(keys, text) for keys, _action, text in KEYMAP]
+    rows, cols = image.shape[:2]
+    scale, step, key_w = 0.5, 19, 90
+    per_col = max(1, (rows - 60) // step)
+    ncols = -(-len(entries) // per_col)
+    text_w = max(cv2.getTextSize(t, _FONT, scale, 1)[0][0] for _k, t in entries)
+    col_w = key_w + text_w + 24
+    title_w = cv2.getTextSize(title, _FONT, scale, 1)[0][0]
+    w = min(cols, max(col_w * ncols, title_w) + 24)
+    h = min(rows, step * (min(per_col, len(entries)) + 1) + 24)
+    x0, y0 = max(0, (cols - w) // 2), max(0, (rows - h) // 2)
+    roi = image[y0 : y0 + h, x0 : x0 + w]
+    roi[:] = (roi * np.float32(0.15)).astype(np.uint8) + np.uint8(10)
+    white, yellow = (255, 255, 255), (80, 220, 255)
+    cv2.putText(image, title, (x0 + 12, y0 + 22), _FONT, scale, yellow, 1, cv2.LINE_AA)
+    for n, (keys, text) in enumerate(entries):
+        c, r = divmod(n, per_col)
+        x, y = x0 + 12 + c * col_w, y0 + 22 + (r + 1) * step
+        cv2.putText(image, keys, (x, y), _FONT, scale, yellow, 1, cv2.LINE_AA)
+        cv2.putText(image, text, (x + key_w, y), _FONT, scale, white, 1, cv2.LINE_AA)
