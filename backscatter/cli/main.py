@@ -17,6 +17,9 @@ from types import ModuleType
 #: subcommand name -> module under backscatter.cli
 COMMANDS: dict[str, str] = {
     # "name": "module",  (each helper adds its own line)
+    "render": "render",
+    "view": "view",
+    "audit": "audit",
     "info": "info",
 }
 
