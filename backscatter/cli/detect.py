@@ -1,0 +1,123 @@
+"""``backscatter detect``: screen files, folders, globs or live sources into an output folder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+HELP = "run the threat detector over scans and write results, overlays and DICOS TDRs"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders, globs or sim://...")
+    p.add_argument("--out", required=True, help="output folder (re-running resumes there)")
+    p.add_argument("--model", default=None, help="ONNX model or its card (default: shipped)")
+    p.add_argument(
+        "--provider", default=None, help="auto (TensorRT > CUDA > CPU), tensorrt, cuda or cpu"
+    )
+    p.add_argument(
+        "--threshold", type=float, default=None, help="alarm threshold 0..1 (default: card's)"
+    )
+    p.add_argument("--tile", choices=("auto", "off"), default="auto", help="tile large scans")
+    p.add_argument("--workers", type=int, default=1, help="detector workers (threads or Ray)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads per detector")
+    p.add_argument(
+        "--outputs",
+        default="coco,overlay,tdr,dx",
+        help="comma list of extra outputs: coco, overlay, tdr, dx ('' for results.jsonl only)",
+    )
+    p.add_argument(
+        "--count", type=int, default=10, help="scans to take from each URI source (default 10)"
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.add_argument("--engine", choices=("local", "ray"), default="local")
+    p.add_argument("--address", default=None, help="Ray cluster address (default: local Ray)")
+
+
+def _outputs(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from backscatter.inference.detector import Detector, TileOptions
+    from backscatter.inference.pipeline import Item
+
+    outputs = _outputs(args.outputs)
+    if args.workers < 1:
+        raise ValueError(f"--workers: expected >= 1, got {args.workers}")
+    tile = TileOptions(mode=args.tile)
+    bar = tqdm(unit="scan", desc="detect", disable=None, dynamic_ncols=True)
+
+    def on_item(item: Item) -> None:
+        if item.error is not None:
+            bar.write(f"backscatter detect: {item.error}", file=sys.stderr)
+        bar.update(1)
+
+    try:
+        if args.engine == "ray":
+            from backscatter.inference.ray_engine import screen_ray
+
+            summary, info = screen_ray(
+                args.inputs,
+                args.out,
+                model=args.model,
+                provider=args.provider,
+                threshold=args.threshold,
+                outputs=outputs,
+                workers=args.workers,
+                threads=args.threads,
+                tile=tile,
+                per_uri=args.count,
+                address=args.address,
+                on_item=on_item,
+            )
+        else:
+            from backscatter.inference.screening import screen
+
+            det = Detector.load(args.model, args.provider, threads=args.threads, tile=tile)
+            info = det.describe()
+            if not args.json:
+                print(
+                    f"backscatter detect: model {det.model_id} on {det.provider}",
+                    file=sys.stderr,
+                )
+            summary = screen(
+                args.inputs,
+                args.out,
+                detector=det,
+                threshold=args.threshold,
+                outputs=outputs,
+                workers=args.workers,
+                per_uri=args.count,
+                on_item=on_item,
+            )
+    finally:
+        bar.close()
+    for kind, why in summary.unavailable.items():
+        print(f"backscatter detect: {kind} outputs skipped: {why}", file=sys.stderr)
+    report: dict[str, Any] = {
+        **info,
+        "engine": args.engine,
+        "out": str(args.out),
+        "done": summary.done,
+        "failed": summary.failed,
+        "skipped": summary.skipped,
+        "wall_s": round(summary.wall_s, 3),
+        "scans_per_s": round(summary.done / summary.wall_s, 2) if summary.wall_s else 0.0,
+        "stage_ms": {k: round(v, 1) for k, v in summary.stage_ms.items()},
+        "failures": summary.failures,
+    }
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(
+            f"backscatter detect: {summary.done} screened, {summary.failed} failed, "
+            f"{summary.skipped} already done -> {args.out}/results.jsonl "
+            f"({report['scans_per_s']} scans/s)",
+            file=sys.stderr,
+        )
+    return 2 if summary.failed else 0

@@ -1,0 +1,311 @@
+"""Where screening results go: results JSONL, COCO results, DICOS TDR + DX, overlay PNGs.
+
+Every file is written atomically (temporary file in the same folder, then ``os.replace``); the
+results JSONL gets one whole line per scan, flushed and fsynced, written *after* that scan's
+other outputs, so a line in it means every output it names is complete. Layout of ``OUT``::
+
+    results.jsonl          one JSON object per scan (the contract the viewer reads)
+    coco_results.json      COCO detection results, rebuilt from results.jsonl on close
+    overlays/ID.png        annotated overlay (backscatter.viewer.render)
+    dicos/ID_dx.dcm        DICOS DX of a non-DICOM source
+    dicos/ID_tdr.dcm       machine TDR referencing the image
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backscatter.detections import Detections
+from backscatter.inference.models import ModelCard
+from backscatter.scan import Scan
+
+log = logging.getLogger(__name__)
+
+RESULTS = "results.jsonl"
+COCO = "coco_results.json"
+#: output kinds besides the JSONL line (which is always written)
+OUTPUT_KINDS: tuple[str, ...] = ("coco", "overlay", "tdr", "dx")
+
+
+class SinkUnavailable(RuntimeError):
+    """An optional output's implementation is not installed/landed yet."""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a fsynced temporary file and ``os.replace``."""
+    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def safe_name(scan_id: str) -> str:
+    """A file-name stem from a scan id: ``[A-Za-z0-9._-]`` only, never a path."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", scan_id).strip("._") or "scan"
+    return name[:120]
+
+
+def alarm_for(detections: Detections, threshold: float) -> str:
+    return "ALARM" if bool(np.any(detections.scores >= threshold)) else "CLEAR"
+
+
+def make_record(
+    *,
+    source: str,
+    scan: Scan,
+    detections: Detections,
+    threshold: float,
+    model_id: str,
+    provider: str,
+    timings_ms: dict[str, float],
+    outputs: dict[str, str | None],
+) -> dict[str, Any]:
+    """One results-JSONL object (the contract in the common brief)."""
+    return {
+        "scan_id": scan.scan_id,
+        "source": source,
+        "source_sha256": scan.source_sha256,
+        "rows": scan.rows,
+        "columns": scan.cols,
+        "detections": detections.to_records(),
+        "alarm": alarm_for(detections, threshold),
+        "threshold": threshold,
+        "model_id": model_id,
+        "provider": provider,
+        "timings_ms": {k: round(float(v), 3) for k, v in timings_ms.items()},
+        "outputs": outputs,
+    }
+
+
+class ResultsLog:
+    """Append-only ``results.jsonl`` that survives Ctrl-C and kill -9.
+
+    On open, a torn last line (no newline or not JSON) is cut off, so every remaining line is a
+    whole record; :attr:`done_sources` and :attr:`done_ids` say what a resumed run can skip.
+    """
+
+    def __init__(self, out_dir: Path) -> None:
+        self.path = out_dir / RESULTS
+        self.done_sources: set[str] = set()
+        self.done_ids: set[str] = set()
+        self.names: dict[str, str] = {}  # output name stem -> source that owns it
+        self._repair_and_load()
+        self._fh = open(self.path, "ab")  # noqa: SIM115 - kept open for the run
+
+    def _repair_and_load(self) -> None:
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        good = 0
+        for line in data.splitlines(keepends=True):
+            if not line.endswith(b"\n"):
+                break
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                break
+            good += len(line)
+            self._remember(rec)
+        if good != len(data):
+            log.warning("%s: dropping a torn last line left by an interrupted run", self.path)
+            with open(self.path, "r+b") as fh:
+                fh.truncate(good)
+                fh.flush()
+                os.fsync(fh.fileno())
+
+    def _remember(self, rec: dict[str, Any]) -> None:
+        self.done_sources.add(str(rec.get("source")))
+        self.done_ids.add(str(rec.get("scan_id")))
+        for path in (rec.get("outputs") or {}).values():
+            if path:
+                self.names.setdefault(_stem(path), str(rec.get("source")))
+
+    def is_done(self, source: str) -> bool:
+        return source in self.done_sources
+
+    def append(self, record: dict[str, Any]) -> None:
+        line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+        self._fh.write(line)
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._remember(record)
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def _stem(rel_path: str) -> str:
+    name = Path(rel_path).name
+    return name.rsplit(".", 1)[0].removesuffix("_dx").removesuffix("_tdr")
+
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+    """Whole records of a results JSONL (a torn last line is ignored)."""
+    out: list[dict[str, Any]] = []
+    if not path.exists():
+        return out
+    for line in path.read_bytes().splitlines(keepends=True):
+        if not line.endswith(b"\n"):
+            break
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            break
+    return out
+
+
+def coco_results(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """COCO detection results: ``image_id`` = 1-based line number in results.jsonl,
+    ``category_id`` = class id + 1 (categories in THREAT_CLASSES order), ``bbox`` = x, y, w, h.
+    ``scan_id`` is kept beside each entry so results can be matched to a ground truth by id."""
+    out: list[dict[str, Any]] = []
+    for image_id, rec in enumerate(records, start=1):
+        for d in rec["detections"]:
+            x0, y0, x1, y1 = d["box"]
+            out.append(
+                {
+                    "image_id": image_id,
+                    "scan_id": rec["scan_id"],
+                    "category_id": int(d["label"]) + 1,
+                    "bbox": [x0, y0, x1 - x0, y1 - y0],
+                    "score": d["score"],
+                }
+            )
+    return out
+
+
+def write_coco(out_dir: Path) -> Path:
+    path = out_dir / COCO
+    data = coco_results(read_results(out_dir / RESULTS))
+    atomic_write_bytes(path, json.dumps(data).encode())
+    return path
+
+
+class OutputWriter:
+    """Writes the per-scan files (overlay PNG, DICOS DX + TDR) for the kinds asked for.
+
+    A kind whose implementation has not landed is reported once and skipped (its output is
+    ``null`` in the JSONL), so the rest still runs.
+    """
+
+    def __init__(
+        self,
+        out_dir: Path,
+        kinds: Iterable[str],
+        *,
+        model_id: str,
+        card: ModelCard | None = None,
+    ) -> None:
+        self.out_dir = out_dir
+        self.kinds = set(kinds)
+        unknown = self.kinds - set(OUTPUT_KINDS)
+        if unknown:
+            raise ValueError(f"outputs: expected some of {OUTPUT_KINDS}, got {sorted(unknown)}")
+        self.model_id = model_id
+        self.model_version = card.version if card is not None else ""
+        self.model_sha256 = (card.sha256 or "") if card is not None else ""
+        self.unavailable: dict[str, str] = {}
+        self._probe()
+        for sub, kinds_needing in (("overlays", {"overlay"}), ("dicos", {"tdr", "dx"})):
+            if self.kinds & kinds_needing:
+                (out_dir / sub).mkdir(parents=True, exist_ok=True)
+
+    def _probe(self) -> None:
+        import importlib
+
+        needs = {
+            "overlay": ("backscatter.viewer.render", "render"),
+            "tdr": ("backscatter.dicos.tdr", "write_machine_tdr"),
+            "dx": ("backscatter.dicos.dx", "write_dx"),
+        }
+        for kind, (module, attr) in needs.items():
+            if kind not in self.kinds:
+                continue
+            try:
+                ok = hasattr(importlib.import_module(module), attr)
+            except ImportError:
+                ok = False
+            if not ok:
+                self.unavailable[kind] = f"{module}.{attr} is not there yet"
+                log.warning("%s output skipped: %s", kind, self.unavailable[kind])
+
+    def enabled(self, kind: str) -> bool:
+        return kind in self.kinds and kind not in self.unavailable
+
+    def write(
+        self, scan: Scan, detections: Detections, *, name: str, threshold: float
+    ) -> tuple[dict[str, str | None], dict[str, float]]:
+        """Write this scan's files; returns (outputs as paths relative to OUT, timings in ms)."""
+        outputs: dict[str, str | None] = {"overlay": None, "tdr": None, "dx": None}
+        timings: dict[str, float] = {}
+        if self.enabled("overlay"):
+            t = time.perf_counter()
+            outputs["overlay"] = self._overlay(scan, detections, name, threshold)
+            timings["overlay"] = (time.perf_counter() - t) * 1000
+        if self.enabled("dx") and scan.sop_class_uid is None:
+            t = time.perf_counter()
+            outputs["dx"] = self._dx(scan, name)
+            timings["dx"] = (time.perf_counter() - t) * 1000
+        if self.enabled("tdr"):
+            t = time.perf_counter()
+            outputs["tdr"] = self._tdr(scan, detections, name, threshold)
+            timings["tdr"] = (time.perf_counter() - t) * 1000
+        return outputs, timings
+
+    def _overlay(self, scan: Scan, dets: Detections, name: str, threshold: float) -> str:
+        import cv2
+
+        from backscatter.viewer.render import render
+        from backscatter.viewer.state import ViewState
+
+        image = render(scan, dets, ViewState(threshold=threshold))
+        ok, buf = cv2.imencode(".png", image)
+        if not ok:
+            raise OSError(f"{scan.scan_id}: PNG encoding of the overlay failed")
+        rel = f"overlays/{name}.png"
+        atomic_write_bytes(self.out_dir / rel, buf.tobytes())
+        return rel
+
+    def _dx(self, scan: Scan, name: str) -> str | None:
+        from backscatter.dicos.dx import write_dx
+
+        rel = f"dicos/{name}_dx.dcm"
+        try:
+            write_dx(scan, self.out_dir / rel)
+        except ValueError as exc:  # e.g. float pixels have no DX form
+            log.warning("%s: no DICOS DX written: %s", scan.scan_id, exc)
+            return None
+        return rel
+
+    def _tdr(self, scan: Scan, dets: Detections, name: str, threshold: float) -> str:
+        from backscatter.dicos.tdr import write_machine_tdr
+
+        rel = f"dicos/{name}_tdr.dcm"
+        timings = dets.extras.get("timings_ms") or {}
+        write_machine_tdr(
+            scan,
+            dets,
+            self.out_dir / rel,
+            model_id=self.model_id,
+            alarm_threshold=threshold,
+            model_version=self.model_version,
+            model_sha256=self.model_sha256,
+            processing_time_ms=float(sum(timings.values())) if timings else None,
+        )
+        return rel

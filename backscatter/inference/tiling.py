@@ -1,0 +1,141 @@
+"""Sliced inference for scans larger than the model input.
+
+Tiles all share one shape so they run as one batch. Along an axis that fits in one tile the
+tile covers the whole axis; otherwise tiles of the nominal size overlap by at least
+``overlap`` pixels and the last one ends flush with the scan edge. A scan that fits in one
+tile therefore yields exactly one tile equal to the whole scan, i.e. the untiled result.
+
+Merging: a tile sees an object cut by its border as a partial box, and an object inside an
+overlap strip twice. Boxes of the same class from *different* tiles are merged into their
+union (score = max) when their intersection over the smaller box (IoS) is at least
+``ios_threshold``, or ``clipped_ios_threshold`` when one of them touches an inner tile edge.
+Boxes from the same tile are never merged (the model's own NMS already decided those); a merged
+group keeps growing while boxes from tiles not yet in it pass the test.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A window of the scan: rows ``y0:y0+rows``, columns ``x0:x0+cols``."""
+
+    y0: int
+    x0: int
+    rows: int
+    cols: int
+
+
+def _starts(length: int, tile: int, overlap: int) -> list[int]:
+    if length <= tile:
+        return [0]
+    step = tile - overlap
+    if step < 1:
+        raise ValueError(f"overlap: expected < tile size {tile}, got {overlap}")
+    n = math.ceil((length - tile) / step) + 1
+    return [int(round(v)) for v in np.linspace(0, length - tile, n)]
+
+
+def tile_grid(shape: tuple[int, int], *, tile: tuple[int, int], overlap: int) -> list[Tile]:
+    """Row-major tiles covering a ``(rows, cols)`` scan; every tile has the same shape."""
+    rows, cols = shape
+    if overlap < 0:
+        raise ValueError(f"overlap: expected >= 0, got {overlap}")
+    th, tw = min(rows, tile[0]), min(cols, tile[1])
+    return [
+        Tile(y0, x0, th, tw)
+        for y0 in _starts(rows, tile[0], overlap)
+        for x0 in _starts(cols, tile[1], overlap)
+    ]
+
+
+def inner_edge_flags(
+    boxes: np.ndarray, tile: Tile, shape: tuple[int, int], *, margin: float = 2.0
+) -> np.ndarray:
+    """``(N,)`` bool: the box (scan coordinates) touches an edge of ``tile`` inside the scan."""
+    rows, cols = shape
+    x0, y0, x1, y1 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    flags = np.zeros(len(boxes), bool)
+    if tile.x0 > 0:
+        flags |= x0 <= tile.x0 + margin
+    if tile.y0 > 0:
+        flags |= y0 <= tile.y0 + margin
+    if tile.x0 + tile.cols < cols:
+        flags |= x1 >= tile.x0 + tile.cols - margin
+    if tile.y0 + tile.rows < rows:
+        flags |= y1 >= tile.y0 + tile.rows - margin
+    return flags
+
+
+def _ios(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+    ix = np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0])
+    iy = np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1])
+    inter = np.clip(ix, 0, None) * np.clip(iy, 0, None)
+    area_a = (box[2] - box[0]) * (box[3] - box[1])
+    area_b = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
+    smaller = np.maximum(np.minimum(area_a, area_b), 1e-6)
+    return np.where(inter > 0, inter / smaller, 0.0)
+
+
+def merge_tiles(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    labels: np.ndarray,
+    tile_ids: np.ndarray,
+    clipped: np.ndarray,
+    *,
+    ios_threshold: float = 0.5,
+    clipped_ios_threshold: float = 0.2,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Merge per-tile detections (already in scan coordinates) across tile borders.
+
+    Inputs are column arrays of equal length N. Returns ``(boxes, scores, labels)`` sorted by
+    descending score. Greedy: the best remaining box absorbs every box of its class from
+    another tile that passes the IoS test; the merged box is the union, the score the max.
+    """
+    n = len(scores)
+    if n == 0 or len(np.unique(tile_ids)) <= 1:
+        order = np.argsort(-scores, kind="stable")
+        return boxes[order], scores[order], labels[order]
+    order = np.argsort(-scores, kind="stable")
+    boxes, scores, labels = boxes[order], scores[order], labels[order]
+    tile_ids, clipped = tile_ids[order], clipped[order]
+    used = np.zeros(n, bool)
+    out_b: list[np.ndarray] = []
+    out_s: list[float] = []
+    out_l: list[int] = []
+    for i in range(n):
+        if used[i]:
+            continue
+        used[i] = True
+        box = boxes[i].copy()
+        group_tiles = {int(tile_ids[i])}
+        group_clipped = bool(clipped[i])
+        while True:
+            cand = np.flatnonzero(~used & (labels == labels[i]))
+            cand = cand[~np.isin(tile_ids[cand], list(group_tiles))]
+            if not cand.size:
+                break
+            ios = _ios(box, boxes[cand])
+            thr = np.where(clipped[cand] | group_clipped, clipped_ios_threshold, ios_threshold)
+            take = cand[ios >= thr]
+            if not take.size:
+                break
+            used[take] = True
+            group_tiles.update(int(t) for t in tile_ids[take])
+            group_clipped = group_clipped or bool(clipped[take].any())
+            group = np.vstack([box[None], boxes[take]])
+            box = np.concatenate([group[:, :2].min(axis=0), group[:, 2:].max(axis=0)])
+        out_b.append(box)
+        out_s.append(float(scores[i]))
+        out_l.append(int(labels[i]))
+    return (
+        np.asarray(out_b, np.float32).reshape(-1, 4),
+        np.asarray(out_s, np.float32),
+        np.asarray(out_l, np.int64),
+    )
