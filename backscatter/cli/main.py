@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "view": "view",
     "audit": "audit",
     "info": "info",
+    "detect": "detect",
 }
 
 
