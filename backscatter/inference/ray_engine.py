@@ -24,8 +24,8 @@ from backscatter.inference.models import default_model_path, load_card
 from backscatter.inference.pipeline import Item
 from backscatter.inference.screening import (
     ScreenSummary,
-    iter_uri,
     expand_inputs,
+    iter_uri,
     read_file,
     screen_scan,
 )
