@@ -125,8 +125,8 @@ def _dicom_from_loaded(loaded: LoadedFile, *, policy: ReadPolicy) -> Scan:
         raise ScanReadError(source, f"is {what}{extra}, not a 2-D image")
     pixel_tags = [t for t in (*STANDARD_PIXEL_TAGS, *V02A_PIXEL_TAGS) if t in ds]
     if not pixel_tags:
-        if _looks_truncated(ds):
-            raise ScanReadError(source, "truncated DICOM: file ends inside an element")
+        if _looks_truncated(ds, loaded.data):
+            raise ScanReadError(source, "truncated or corrupt DICOM: file ends inside an element")
         what = f"SOP class {sop_class}" if sop_class else "no SOP class"
         raise ScanReadError(source, f"DICOM has no pixel data ({what}): not a 2-D image")
     for name in ("Rows", "Columns"):
@@ -210,7 +210,7 @@ def _standard_pixels(ds: Any, source: str, *, policy: ReadPolicy) -> tuple[np.nd
     try:
         decoder = get_decoder(uid)
     except NotImplementedError:
-        name = getattr(uid, "name", "") or "unknown"
+        name = uid.name if uid.name != str(uid) else "unknown to pydicom"
         raise ScanReadError(
             source, f"no decoder for transfer syntax {uid} ({name}); cannot decode pixel data"
         ) from None
@@ -231,7 +231,7 @@ def _standard_pixels(ds: Any, source: str, *, policy: ReadPolicy) -> tuple[np.nd
             ds.pixel_array_options(decoding_plugin=plugin)
         return np.asarray(ds.pixel_array), plugin or ("auto" if uid.is_compressed else "native")
     except (ValueError, RuntimeError, NotImplementedError, AttributeError, TypeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        first = " ".join(str(exc).split())[:300] or type(exc).__name__
         raise ScanReadError(source, f"cannot decode pixel data ({uid.name}): {first}") from None
 
 
@@ -307,17 +307,31 @@ def _recover_short_length(
     return None
 
 
-def _looks_truncated(ds: Any) -> bool:
-    """True when the last element read is shorter than its declared length."""
+def _looks_truncated(ds: Any, data: bytearray) -> bool:
+    """True when the file ends inside an element (value or header) instead of after one."""
     from pydicom.dataelem import RawDataElement
+    from pydicom.filereader import data_element_generator
 
     keys = list(ds.keys())
     if not keys:
         return True
     raw = ds._dict[keys[-1]]
     if isinstance(raw, RawDataElement) and raw.value is not None:
-        return raw.length != 0xFFFFFFFF and len(raw.value) < raw.length
-    return False
+        if raw.length != 0xFFFFFFFF and len(raw.value) < raw.length:
+            return True
+    start = 0
+    if len(data) >= 144 and data[128:132] == b"DICM" and data[132:136] == b"\x02\x00\x00\x00":
+        start = 144 + int.from_bytes(data[140:144], "little")  # after (0002,0000) and the group
+    implicit, little = ds.original_encoding
+    fp = io.BytesIO(data)
+    fp.seek(start)
+    end = start
+    try:
+        for _ in data_element_generator(fp, bool(implicit), little is not False, defer_size=64):
+            end = fp.tell()
+    except Exception:  # unparseable tail: also not a clean end
+        return True
+    return end != len(data)
 
 
 def _object_type(ds: Any, sop_class: str | None) -> str:
@@ -382,7 +396,8 @@ def _scan_direction(ds: Any) -> str | None:
     value = ds.get("PatientOrientation")
     if value is None or value == "":
         return None
-    parts = [str(v) for v in (value if isinstance(value, list | tuple) else [value]) if v]
+    many = isinstance(value, Sequence) and not isinstance(value, str | bytes)
+    parts = [str(v) for v in (value if many else [value]) if v]
     return "\\".join(parts) or None
 
 
