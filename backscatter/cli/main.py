@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     # "name": "module",  (each helper adds its own line)
     "render": "render",
     "view": "view",
+    "serve": "serve",
     "audit": "audit",
     "info": "info",
     "detect": "detect",

@@ -181,16 +181,25 @@ def read_tdr(
     built from ROI bitmaps only when ``image_shape`` is given and some PTO has a bitmap (PTOs
     without one get their box filled).
     """
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # foreign files: zero-padded UIDs, unknown tags
+        try:
             ds = pydicom.dcmread(path)
-    except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError) as exc:
-        raise TDRReadError(path, f"not a readable DICOM file ({exc})") from None
+        except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError) as exc:
+            raise TDRReadError(path, f"not a readable DICOM file ({exc})") from None
+        return _parse(ds, path, list(class_names), image_shape, unknown_classes)
+
+
+def _parse(
+    ds: Dataset,
+    path: str | os.PathLike[str],
+    names: list[str],
+    image_shape: tuple[int, int] | None,
+    unknown_classes: str,
+) -> TDR:
     sop_class = str(ds.get("SOPClassUID", ""))
     if sop_class != DICOS_TDR and "ThreatSequence" not in ds:
         raise TDRReadError(path, f"expected a DICOS TDR (SOP class {DICOS_TDR}), got {sop_class!r}")
-    names = list(class_names)
     boxes, scores, labels, ids, flags, cats, refs, ref_ptos, bitmaps = ([] for _ in range(9))
     for index, item in enumerate(ds.get("ThreatSequence", [])):
         try:

@@ -1,0 +1,375 @@
+"""The DICOM/DICOS network receiver: a C-STORE and C-ECHO SCP built on pynetdicom.
+
+Each accepted object is written atomically as ``OUT/<KIND>_<SOP Instance UID>.dcm`` (KIND: DX,
+AIT2D, CR, SC, CT, TDR, QR...) (exactly the bytes
+the peer sent, behind a Part 10 header), the UID checked to be digits and dots first so a file
+name never comes from a raw peer string. A worker thread then reads it as a Scan, runs the
+``detect`` hook when one is given, writes ``OUT/<uid>.tdr.dcm`` and forwards both when asked.
+Refusals answer a DIMSE status with an ErrorComment and log one line; the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import ssl
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydicom.dataset import Dataset
+from pydicom.filebase import DicomFileLike
+from pydicom.filewriter import write_file_meta_info
+
+from backscatter.acquisition.errors import READ_ERRORS
+from backscatter.dicos.content import ImageRef, object_type
+from backscatter.dicos.received import (
+    DetectFn,
+    ForwardTarget,
+    Received,
+    forward,
+    read_received,
+    remove_quietly,
+    stored_name,
+    tdr_path_for,
+)
+from backscatter.dicos.tdr import write_machine_tdr
+from backscatter.dicos.uids import IMAGE_2D_CLASSES, STORAGE_CLASSES, InvalidUIDError, safe_uid
+
+log = logging.getLogger("backscatter.dicos.server")
+
+VERIFICATION = "1.2.840.10008.1.1"
+STATUS_SUCCESS = 0x0000
+STATUS_REFUSED_OUT_OF_RESOURCES = 0xA700
+STATUS_DATASET_MISMATCH = 0xA900
+STATUS_CANNOT_UNDERSTAND = 0xC000
+STATUS_SOP_CLASS_NOT_SUPPORTED = 0x0122
+
+#: default cap on one received dataset (bytes as encoded on the wire)
+DEFAULT_MAX_DATASET_BYTES = 256 * 1024 * 1024
+
+
+@dataclass
+class ServerConfig:
+    """How the receiver listens and what it does with what arrives."""
+
+    out_dir: Path
+    port: int = 11112
+    host: str = "127.0.0.1"
+    ae_title: str = "BACKSCATTER"
+    #: calling AE titles allowed to associate; None = anyone
+    allow: frozenset[str] | None = None
+    forward: ForwardTarget | None = None
+    detect: DetectFn | None = None
+    alarm_threshold: float = 0.5
+    model_id: str = "none"
+    model_version: str = ""
+    model_sha256: str = ""
+    max_dataset_bytes: int = DEFAULT_MAX_DATASET_BYTES
+    ssl_context: ssl.SSLContext | None = None
+    #: called from the worker thread for each processed image
+    on_received: Callable[[Received], None] | None = None
+    queue_size: int = 64
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _register_storage_classes() -> None:
+    """pynetdicom does not route the DICOS UIDs to its storage service: register them."""
+    from pynetdicom.service_class import StorageServiceClass
+    from pynetdicom.sop_class import register_uid, uid_to_service_class
+
+    for uid in STORAGE_CLASSES:
+        if uid_to_service_class(uid) is not StorageServiceClass:
+            keyword = "Backscatter" + uid.replace("1.2.840.10008.5.1.4.1.1.", "").replace(".", "_")
+            register_uid(uid, keyword, StorageServiceClass)
+
+
+def _status(code: int, comment: str) -> Dataset:
+    ds = Dataset()
+    ds.Status = code
+    ds.ErrorComment = comment[:64]
+    return ds
+
+
+def _peer(event: Any) -> str:
+    assoc = event.assoc
+    addr = getattr(assoc.requestor, "address", "?")
+    ae = getattr(assoc.requestor, "ae_title", "?")
+    return f"{str(ae).strip()}@{addr}"
+
+
+@dataclass(frozen=True)
+class _Job:
+    path: Path
+    image: ImageRef
+    study: str | None
+    series: str | None
+    calling_ae: str
+
+
+class DicosServer:
+    """A running receiver; use as a context manager or call :meth:`start` / :meth:`stop`."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.out_dir = Path(config.out_dir).resolve()
+        self._server: Any = None
+        self._jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=config.queue_size)
+        self._worker: threading.Thread | None = None
+        self._pending = 0
+        self._lock = threading.Condition()
+        self.stored = 0
+        self.refused = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> DicosServer:
+        from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, evt
+
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        _register_storage_classes()
+        ae = AE(ae_title=self.config.ae_title)
+        ae.maximum_pdu_size = 1 << 20
+        ae.network_timeout = 30
+        ae.dimse_timeout = 30
+        ae.add_supported_context(VERIFICATION)
+        for uid in STORAGE_CLASSES:
+            ae.add_supported_context(uid, ALL_TRANSFER_SYNTAXES)
+        if self.config.allow is not None:
+            ae.require_called_aet = False
+            ae.require_calling_aet = sorted(self.config.allow)
+        handlers: list[Any] = [
+            (evt.EVT_C_ECHO, self._on_echo),
+            (evt.EVT_C_STORE, self._on_store),
+            (evt.EVT_REJECTED, self._on_rejected),
+            (evt.EVT_ABORTED, self._on_aborted),
+            (evt.EVT_CONN_CLOSE, self._on_close),
+        ]
+        self._worker = threading.Thread(target=self._work, name="dicos-worker", daemon=True)
+        self._worker.start()
+        self._server = ae.start_server(
+            (self.config.host, self.config.port),
+            block=False,
+            evt_handlers=handlers,
+            ssl_context=self.config.ssl_context,
+        )
+        tls = " (TLS)" if self.config.ssl_context else ""
+        log.info(
+            "listening on %s:%d as %s%s, storing into %s",
+            self.config.host,
+            self.port,
+            self.config.ae_title,
+            tls,
+            self.out_dir,
+        )
+        return self
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful with port 0)."""
+        if self._server is None:
+            return self.config.port
+        return int(self._server.server_address[1])
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Block until every received image has been processed; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._pending:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._lock.wait(left)
+        return True
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server = None
+        if self._worker is not None:
+            self._jobs.put(None)
+            self._worker.join(timeout=60)
+            self._worker = None
+
+    def serve_forever(self) -> None:
+        """Block until interrupted (Ctrl-C), then stop."""
+        try:
+            while self._server is not None:
+                time.sleep(0.5)
+        finally:
+            self.stop()
+
+    def __enter__(self) -> DicosServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- association events ----------------------------------------------------------------
+    def _on_echo(self, event: Any) -> int:
+        log.debug("C-ECHO from %s", _peer(event))
+        return STATUS_SUCCESS
+
+    def _on_rejected(self, event: Any) -> None:
+        log.warning("association from %s rejected (calling AE title not allowed)", _peer(event))
+
+    def _on_aborted(self, event: Any) -> None:
+        log.warning("association from %s aborted; nothing partial was written", _peer(event))
+
+    def _on_close(self, event: Any) -> None:
+        assoc = event.assoc
+        if assoc.is_established and not (assoc.is_released or assoc.is_aborted):
+            log.warning(
+                "connection from %s closed without release (peer disconnected); "
+                "nothing partial was written",
+                _peer(event),
+            )
+
+    def _refuse(self, event: Any, code: int, reason: str) -> Dataset:
+        self.refused += 1
+        log.warning("refused C-STORE from %s: %s (status 0x%04X)", _peer(event), reason, code)
+        return _status(code, reason)
+
+    def _on_store(self, event: Any) -> Dataset | int:
+        request = event.request
+        size = len(request.DataSet.getbuffer())
+        limit = self.config.max_dataset_bytes
+        if size > limit:
+            return self._refuse(
+                event,
+                STATUS_REFUSED_OUT_OF_RESOURCES,
+                f"dataset of {size} bytes exceeds limit {limit}",
+            )
+        context_class = str(event.context.abstract_syntax)
+        if context_class not in STORAGE_CLASSES:
+            return self._refuse(
+                event, STATUS_SOP_CLASS_NOT_SUPPORTED, f"SOP class {context_class} not supported"
+            )
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds = event.dataset
+                sop_class = str(ds.get("SOPClassUID", "") or "")
+                raw_uid = ds.get("SOPInstanceUID")
+                study = ds.get("StudyInstanceUID")
+                series = ds.get("SeriesInstanceUID")
+        except Exception as exc:
+            return self._refuse(event, STATUS_CANNOT_UNDERSTAND, f"undecodable dataset: {exc}")
+        if raw_uid is None or not str(raw_uid).strip():
+            return self._refuse(event, STATUS_CANNOT_UNDERSTAND, "missing SOP Instance UID")
+        try:
+            uid = safe_uid(str(raw_uid))
+        except InvalidUIDError as exc:
+            return self._refuse(event, STATUS_CANNOT_UNDERSTAND, f"invalid SOP Instance UID: {exc}")
+        if sop_class != context_class:
+            return self._refuse(
+                event,
+                STATUS_DATASET_MISMATCH,
+                f"SOP class {sop_class or 'missing'} != context {context_class}",
+            )
+        path = self.out_dir / stored_name(sop_class, uid)
+        if path.parent != self.out_dir:  # impossible for a checked UID; belt and braces
+            return self._refuse(event, STATUS_CANNOT_UNDERSTAND, f"unsafe UID {uid!r}")
+        try:
+            self._write_raw(event, path)
+        except OSError as exc:
+            return self._refuse(event, STATUS_REFUSED_OUT_OF_RESOURCES, f"write failed: {exc}")
+        self.stored += 1
+        peer = _peer(event)
+        log.info("stored %s (%s) from %s", path.name, object_type(sop_class), peer)
+        if sop_class in IMAGE_2D_CLASSES:
+            job = _Job(
+                path,
+                ImageRef(sop_class, uid),
+                str(study) if study else None,
+                str(series) if series else None,
+                peer,
+            )
+            with self._lock:
+                self._pending += 1
+            self._jobs.put(job)
+        elif self.config.forward is not None:
+            self._forward([path])
+        return STATUS_SUCCESS
+
+    def _write_raw(self, event: Any, path: Path) -> None:
+        """Part 10 file of the bytes as received: temp file in OUT, then ``os.replace``."""
+        fd, tmp = tempfile.mkstemp(prefix=".", suffix=".part", dir=self.out_dir)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(b"\x00" * 128 + b"DICM")
+                write_file_meta_info(DicomFileLike(fh), event.file_meta, enforce_standard=True)
+                fh.write(event.request.DataSet.getbuffer())
+            os.replace(tmp, path)
+        except BaseException:
+            remove_quietly(tmp)
+            raise
+
+    # -- processing ------------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            try:
+                self._process(job)
+            except Exception as exc:  # one bad image must not stop the worker
+                log.error("processing %s failed: %s: %s", job.path.name, type(exc).__name__, exc)
+            finally:
+                with self._lock:
+                    self._pending -= 1
+                    self._lock.notify_all()
+
+    def _process(self, job: _Job) -> None:
+        cfg = self.config
+        try:
+            scan = read_received(job.path, image=job.image, study=job.study, series=job.series)
+        except READ_ERRORS as exc:
+            log.warning("stored %s but cannot read it as a scan: %s", job.path.name, exc)
+            return
+        detections = None
+        tdr_path = None
+        if cfg.detect is not None:
+            started = time.perf_counter()
+            detections = cfg.detect(scan)
+            elapsed_ms = (time.perf_counter() - started) * 1000.0
+            tdr_path = tdr_path_for(job.path)
+            write_machine_tdr(
+                scan,
+                detections,
+                tdr_path,
+                model_id=cfg.model_id,
+                model_version=cfg.model_version,
+                model_sha256=cfg.model_sha256,
+                alarm_threshold=cfg.alarm_threshold,
+                image=job.image,
+                processing_time_ms=elapsed_ms,
+            )
+            n_alarm = int((detections.scores >= cfg.alarm_threshold).sum())
+            log.info(
+                "%s: %d PTOs, %d alarm -> %s",
+                job.path.name,
+                len(detections),
+                n_alarm,
+                tdr_path.name,
+            )
+        if cfg.forward is not None:
+            self._forward([job.path] + ([tdr_path] if tdr_path else []))
+        if cfg.on_received is not None:
+            cfg.on_received(
+                Received(scan, job.path, job.image, job.calling_ae, detections, tdr_path)
+            )
+
+    def _forward(self, files: Iterable[Path]) -> None:
+        target = self.config.forward
+        if target is None:
+            return
+        try:
+            forward(target, list(files), ae_title=self.config.ae_title)
+        except (OSError, ValueError, RuntimeError) as exc:
+            log.error("forward to %s:%d failed: %s", target.host, target.port, exc)
