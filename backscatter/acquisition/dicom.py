@@ -316,9 +316,13 @@ def _looks_truncated(ds: Any, data: bytearray) -> bool:
     if not keys:
         return True
     raw = ds._dict[keys[-1]]
-    if isinstance(raw, RawDataElement) and raw.value is not None:
-        if raw.length != 0xFFFFFFFF and len(raw.value) < raw.length:
-            return True
+    if (
+        isinstance(raw, RawDataElement)
+        and raw.value is not None
+        and raw.length != 0xFFFFFFFF
+        and len(raw.value) < raw.length
+    ):
+        return True
     start = 0
     if len(data) >= 144 and data[128:132] == b"DICM" and data[132:136] == b"\x02\x00\x00\x00":
         start = 144 + int.from_bytes(data[140:144], "little")  # after (0002,0000) and the group

@@ -20,16 +20,29 @@ IMAGES = [
     ("V02A_Data/V02A_NewDataTypes/AIT2D/AIT2D_unsigned32.dcs", "DICOS AIT2D", (200, 100), "uint32"),
     ("V02A_Data/V02A_NewDataTypes/AIT2D/AIT2D_unsigned64.dcs", "DICOS AIT2D", (200, 100), "uint64"),
     ("V02A_Data/V02A_NewDataTypes/AIT2D/AIT2D_float.dcs", "DICOS AIT2D", (200, 100), "float32"),
-    ("V03_Data/DX_01_ExplicitLittlEndian/DX_01_ExplicitLittlEndian.dcs", "DICOS DX", (256, 256), "uint16"),
+    (
+        "V03_Data/DX_01_ExplicitLittlEndian/DX_01_ExplicitLittlEndian.dcs",
+        "DICOS DX",
+        (256, 256),
+        "uint16",
+    ),
     ("V03_Data/DXwithTDR/dx.dcs", "DICOS DX", (200, 100), "uint16"),
-    ("V03_Data/AIT2D_01_ImplicitLittlEndian/AIT2D_01_ImplicitLittlEndian.dcs", "DICOS AIT2D", (256, 256), "uint16"),
+    (
+        "V03_Data/AIT2D_01_ImplicitLittlEndian/AIT2D_01_ImplicitLittlEndian.dcs",
+        "DICOS AIT2D",
+        (256, 256),
+        "uint16",
+    ),
     ("V03_Data/AIT2DwithTDR/ait2d.dcs", "DICOS AIT2D", (200, 100), "uint16"),
     ("V03_Data/Orientation/DX/DX.dcs", "DICOS DX", (200, 100), "uint16"),
     ("V03_Data/Orientation/AIT2D/AIT2D.dcs", "DICOS AIT2D", (200, 100), "uint16"),
 ]
 
 NOT_IMAGES = [
-    ("V03_Data/TDR_01_ExplicitLittlEndian/TDR_01_ExplicitLittlEndian.dcs", "Threat Detection Report"),
+    (
+        "V03_Data/TDR_01_ExplicitLittlEndian/TDR_01_ExplicitLittlEndian.dcs",
+        "Threat Detection Report",
+    ),
     ("V03_Data/DXwithTDR/tdr.dcs", "Threat Detection Report"),
     ("V02A_Data/AIT2DwithTDR/tdr.dcs", "Threat Detection Report"),
     ("V03_Data/QR_01_ExplicitLittlEndian/QR_01_ExplicitLittlEndian.dcs", "Quadrupole Resonance"),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from datetime import datetime
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,9 @@ SC = "1.2.840.10008.5.1.4.1.1.7"
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "uint16", "int16", "uint32"])
-def test_native_pixels_round_trip(make_dicom: MakeDicom, rng: np.random.Generator, dtype: str) -> None:
+def test_native_pixels_round_trip(
+    make_dicom: MakeDicom, rng: np.random.Generator, dtype: str
+) -> None:
     info = np.iinfo(dtype)
     px = rng.integers(info.min, info.max, size=(37, 53), endpoint=True).astype(dtype)
     scan = open_scan(make_dicom(px))
@@ -172,6 +174,7 @@ def test_jpeg_lossless_16bit_round_trip(
     from pydicom.uid import JPEGLosslessSV1
 
     from backscatter.acquisition import ReadPolicy
+
     if plugin not in get_decoder(JPEGLosslessSV1).available_plugins:
         pytest.skip(f"{plugin} not installed")
     px = rng.integers(0, 65536, size=(40, 70)).astype(np.uint16)
