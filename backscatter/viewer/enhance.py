@@ -69,9 +69,8 @@ def _to_8bit(
     np.clip(x, 0.0, 1.0, out=x)
     if gamma != 1.0:
         np.power(x, np.float32(1.0 / gamma), out=x)
-    if negative:
-        x = 1.0 - x
-    return np.rint(x * 255.0).astype(np.uint8)
+    out = np.rint(x * 255.0).astype(np.uint8)
+    return 255 - out if negative else out
 
 
 def window_level(

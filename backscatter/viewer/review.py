@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -327,11 +328,10 @@ class ReviewSession:
 
     def _write_tdr(self, item: ReviewItem, verdict: Decision) -> Path:
         from backscatter.dicos.tdr import write_machine_tdr, write_operator_tdr
-        from backscatter.inference.sinks import safe_name
 
         assert self.tdr_dir is not None and item.scan is not None
         self.tdr_dir.mkdir(parents=True, exist_ok=True)
-        name = safe_name(item.scan.scan_id)
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", item.scan.scan_id).strip("._")[:120] or "scan"
         dets = item.detections if item.detections is not None else Detections.empty()
         if item.machine_tdr is None or not item.machine_tdr.is_file():
             machine = self.tdr_dir / f"{name}_machine_tdr.dcm"

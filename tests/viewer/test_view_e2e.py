@@ -1,0 +1,186 @@
+"""End to end: `backscatter view` in a real highgui window under Xvfb, driven with xdotool.
+
+Starts its own Xvfb on a free display number; skips when Xvfb, xdotool, xwd or ImageMagick's
+convert are missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from backscatter.dicos.tdr import read_tdr
+from backscatter.viewer.render import CLASS_COLOURS, SELECTED_COLOUR
+
+from .helpers import OBJECT_BOX, write_results_dir
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOLS = ("Xvfb", "xdotool", "xwd", "convert")
+pytestmark = pytest.mark.skipif(
+    any(shutil.which(t) is None for t in TOOLS), reason=f"needs {', '.join(TOOLS)}"
+)
+TITLE = "backscatter view"
+
+
+def _free_display() -> int:
+    for n in range(91, 300):
+        if not Path(f"/tmp/.X{n}-lock").exists() and not Path(f"/tmp/.X11-unix/X{n}").exists():
+            return n
+    raise RuntimeError("no free X display number")
+
+
+@pytest.fixture()
+def display() -> Iterator[str]:
+    n = _free_display()
+    proc = subprocess.Popen(
+        ["Xvfb", f":{n}", "-screen", "0", "1400x900x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    sock = Path(f"/tmp/.X11-unix/X{n}")
+    deadline = time.monotonic() + 10
+    while not sock.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not sock.exists():
+        proc.kill()
+        pytest.skip("Xvfb did not start")
+    try:
+        yield f":{n}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def xdo(disp: str, *args: str) -> str:
+    env = {**os.environ, "DISPLAY": disp}
+    res = subprocess.run(
+        ["xdotool", *args], env=env, capture_output=True, text=True, timeout=20, check=False
+    )
+    return res.stdout.strip()
+
+
+def screenshot(disp: str, path: Path) -> np.ndarray:
+    xwd = subprocess.run(
+        ["xwd", "-root", "-silent", "-display", disp], capture_output=True, timeout=20, check=True
+    )
+    subprocess.run(["convert", "xwd:-", str(path)], input=xwd.stdout, timeout=20, check=True)
+    image = cv2.imread(str(path))
+    assert image is not None
+    return image
+
+
+def rows_of(db: Path) -> list[dict[str, object]]:
+    if not db.exists():
+        return []
+    con = sqlite3.connect(db)
+    con.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in con.execute("SELECT * FROM audit ORDER BY seq")]
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        con.close()
+
+
+def wait_rows(db: Path, n: int, timeout: float = 15.0) -> list[dict[str, object]]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = rows_of(db)
+        if len(rows) >= n:
+            return rows
+        time.sleep(0.1)
+    raise AssertionError(f"expected {n} audit rows, got {len(rows_of(db))}")
+
+
+def colour_mask(image: np.ndarray, bgr: tuple[int, int, int]) -> np.ndarray:
+    return np.all(np.abs(image.astype(int) - bgr) <= 2, axis=-1)
+
+
+@pytest.mark.timeout(120)
+def test_review_in_a_real_window(tmp_path: Path, display: str) -> None:
+    write_results_dir(tmp_path / "res", 3)
+    db = tmp_path / "audit.db"
+    env = {**os.environ, "DISPLAY": display}
+    log = (tmp_path / "view.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backscatter", "view", str(tmp_path / "res"),
+         "--operator", "e2e-officer", "--audit", str(db), "--size", "1280x760"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        wid = ""
+        deadline = time.monotonic() + 30
+        while not wid and time.monotonic() < deadline:
+            assert proc.poll() is None, (tmp_path / "view.log").read_text()
+            wid = xdo(display, "search", "--name", TITLE).split("\n")[0]
+            time.sleep(0.2)
+        assert wid, "the viewer window never appeared"
+        time.sleep(1.0)
+
+        # scan 1: confirm the firearm flag, draw a missed blade with the mouse, decide ALARM
+        xdo(display, "key", "--window", wid, "Tab", "y", "b")
+        xdo(display, "mousemove", "--window", wid, "100", "400", "mousedown", "1")
+        xdo(display, "mousemove", "--window", wid, "150", "450")
+        xdo(display, "mousemove", "--window", wid, "200", "500", "mouseup", "1")
+        time.sleep(0.3)
+        xdo(display, "key", "--window", wid, "4")
+        time.sleep(0.8)
+        shot = screenshot(display, tmp_path / "flagged.png")[:760, :1280]
+        # the scan is there (noisy grey texture) and so are the overlays
+        assert shot[100:300, 700:1000].std() > 5
+        firearm = colour_mask(shot, CLASS_COLOURS["firearm"])
+        blade = colour_mask(shot, CLASS_COLOURS["blade"])
+        assert firearm.sum() > 200 and blade.sum() > 100
+        # fit: 1024 x 512 into 1280 x 736 -> scale 1.25, scan row 0 at output row 48
+        x0, y0 = OBJECT_BOX[0] * 1.25, OBJECT_BOX[1] * 1.25 + 48
+        assert firearm[int(y0) + 60, int(x0)]  # the firearm box's left edge
+        assert colour_mask(shot, SELECTED_COLOUR)[448, 98]  # the new mark is selected
+        xdo(display, "key", "--window", wid, "a")
+        rows = wait_rows(db, 1)
+        # scan 2: image tools, then CLEAR; scan 3: INSPECT
+        xdo(display, "key", "--window", wid, "v", "l", "e", "m", "bracketright", "r")
+        xdo(display, "mousemove", "--window", wid, "600", "300", "mousedown", "3")
+        xdo(display, "mousemove", "--window", wid, "700", "300", "mouseup", "3")
+        xdo(display, "key", "--window", wid, "c")
+        wait_rows(db, 2)
+        xdo(display, "key", "--window", wid, "i")
+        rows = wait_rows(db, 3)
+        # killing the viewer loses nothing already decided
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        log.close()
+
+    rows = rows_of(db)
+    assert [r["decision"] for r in rows] == ["ALARM", "CLEAR", "INSPECT"]
+    assert all(r["operator"] == "e2e-officer" for r in rows)
+    assert json.loads(str(rows[0]["verdicts"])) == {"0": "CONFIRMED"}
+    marks = json.loads(str(rows[0]["marks"]))
+    assert [m["class_name"] for m in marks] == ["blade"]
+    bx0, by0, bx1, by1 = marks[0]["box"]  # (100, 400)-(200, 500) on screen
+    assert abs(bx0 - 100.5 / 1.25) < 1.5 and abs(by0 - (400.5 - 48) / 1.25) < 1.5
+    assert abs(bx1 - 200.5 / 1.25) < 1.5 and abs(by1 - (500.5 - 48) / 1.25) < 1.5
+    tdr = read_tdr(str(rows[0]["tdr_path"]))
+    assert tdr.tdr_type == "OPERATOR" and tdr.operator_id == "e2e-officer"
+    assert "blade" in tdr.detections.label_names
+    verify = subprocess.run(
+        [sys.executable, "-m", "backscatter", "audit", "verify", str(db)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert verify.returncode == 0, verify.stderr
+    assert "OK, 3 rows" in verify.stdout
