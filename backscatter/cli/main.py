@@ -17,6 +17,7 @@ from types import ModuleType
 #: subcommand name -> module under backscatter.cli
 COMMANDS: dict[str, str] = {
     # "name": "module",  (each helper adds its own line)
+    "synth": "synth",
     "render": "render",
     "view": "view",
     "serve": "serve",

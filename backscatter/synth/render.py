@@ -1,0 +1,259 @@
+"""One simulated scan: scene -> layer transport -> beam spot -> scan geometry -> detector.
+
+:func:`render_scene` is deterministic in its ``seed``. Each threat gets a *visible* mask: the
+pixels where its own contrast (the signal with it minus the signal without it, in counts) is at
+least one noise sigma. A threat whose visible part is too small, too faint or too little of its
+outline to be recognised is flagged ``hidden`` (written as COCO ``iscrowd=1``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from backscatter.classes import THREAT_CLASSES
+from backscatter.synth.physics import (
+    Layer,
+    Profile,
+    blur_spot,
+    clip_layer,
+    count_and_digitise,
+    detector_state,
+    edge_falloff,
+    expected_counts,
+    get_profile,
+    scatter_signal,
+)
+from backscatter.synth.scenes import BUILDERS, FAMILIES, Layout, add_clutter, crop
+from backscatter.synth.shapes import smooth_noise
+from backscatter.synth.threats import GENERATORS, Threat
+
+#: a visible threat pixel has |own contrast| >= this many noise sigmas
+PIXEL_SNR = 1.0
+#: a recognisable threat shows at least this fraction of its outline ...
+MIN_VISIBLE_FRACTION = 0.5
+#: ... with at least this mean per-pixel contrast-to-noise over the visible part
+MIN_MEAN_SNR = 2.0
+#: class draw weights: steel threats are hidden more often, so they are drawn more often
+CLASS_WEIGHTS = (0.17, 0.17, 0.24, 0.25, 0.17)
+
+
+@dataclass
+class Annotation:
+    """Ground truth of one threat. Boxes are ``x0, y0, x1, y1`` px, x1/y1 exclusive."""
+
+    class_id: int
+    box: tuple[float, float, float, float]
+    #: visible part (hidden threats: the full outline), (rows, cols) bool
+    mask: np.ndarray
+    hidden: bool
+    visible_fraction: float
+    mean_snr: float
+    depth_cm: float
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def class_name(self) -> str:
+        return THREAT_CLASSES[self.class_id]
+
+
+@dataclass
+class SceneResult:
+    pixels: np.ndarray  # (rows, cols) uint16
+    bits_stored: int
+    family: str
+    profile: str
+    seed: int
+    annotations: list[Annotation]
+    pixel_spacing_mm: tuple[float, float]
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def _place_threats(
+    layout: Layout,
+    rng: np.random.Generator,
+    classes: list[int],
+    ppc: float,
+    shape: tuple[int, int],
+) -> list[tuple[Threat, float]]:
+    rows, cols = np.nonzero(layout.region)
+    placed: list[tuple[Threat, float]] = []
+    occupied = np.zeros(shape, bool)
+    if rows.size == 0:
+        return placed
+    for cid in classes:
+        for _attempt in range(12):
+            k = int(rng.integers(rows.size))
+            depth = float(rng.uniform(*layout.depth_range))
+            t = GENERATORS[cid](
+                rng, center=(float(cols[k]), float(rows[k])), ppc=ppc, depth_cm=depth
+            )
+            if layout.clip is not None:
+                _clip_threat(t, layout.clip)
+            full = _full_mask(t, shape)
+            area = int(full.sum())
+            if area < 30 or area < 0.4 * t.patch.area:
+                continue
+            if (full & occupied).sum() > 0.1 * area:
+                continue
+            occupied |= full
+            placed.append((t, depth))
+            break
+    return placed
+
+
+def _clip_threat(t: Threat, clip: np.ndarray) -> None:
+    for lay in t.layers:
+        sub = crop(clip, lay.row0, lay.col0, lay.thickness.shape)
+        lay.thickness = lay.thickness * sub
+    t.patch.cov = t.patch.cov * crop(clip, t.patch.row0, t.patch.col0, t.patch.cov.shape)
+
+
+def _full_mask(t: Threat, shape: tuple[int, int]) -> np.ndarray:
+    out = np.zeros(shape, bool)
+    p = t.patch
+    R, C = shape
+    r0, c0 = max(p.row0, 0), max(p.col0, 0)
+    r1, c1 = min(p.row0 + p.cov.shape[0], R), min(p.col0 + p.cov.shape[1], C)
+    if r1 > r0 and c1 > c0:
+        out[r0:r1, c0:c1] = p.mask[r0 - p.row0 : r1 - p.row0, c0 - p.col0 : c1 - p.col0]
+    return out
+
+
+def _scan_geometry(
+    shape: tuple[int, int], profile: Profile, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """remap maps for uneven sweep speed and line-to-line shifts; None for a steady scan."""
+    rows, cols = shape
+    amp = 0.25 if profile.handheld else 0.05
+    speed = 1.0 + amp * smooth_noise((rows, 1), rng, cells=6)[:, 0]
+    pos = np.cumsum(np.clip(speed, 0.3, None))
+    pos = (pos - pos[0]) / (pos[-1] - pos[0]) * (rows - 1)
+    if profile.handheld:
+        shift = np.cumsum(rng.normal(0.0, 0.35, rows))
+        shift -= np.linspace(shift[0], shift[-1], rows)
+        shift = np.clip(shift, -4.0, 4.0)
+    else:
+        shift = np.zeros(rows)
+    map_y = np.repeat(pos[:, None].astype(np.float32), cols, axis=1)
+    map_x = np.arange(cols, dtype=np.float32)[None, :] + shift[:, None].astype(np.float32)
+    return map_x.astype(np.float32), map_y
+
+
+def _warp(
+    img: np.ndarray, maps: tuple[np.ndarray, np.ndarray] | None, *, nearest: bool
+) -> np.ndarray:
+    if maps is None:
+        return img
+    interp = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
+    return cv2.remap(img, maps[0], maps[1], interp, borderMode=cv2.BORDER_REFLECT)
+
+
+def _box(mask: np.ndarray) -> tuple[float, float, float, float]:
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return (0.0, 0.0, 0.0, 0.0)
+    return (float(cols[0]), float(rows[0]), float(cols[-1] + 1), float(rows[-1] + 1))
+
+
+def render_scene(
+    seed: int,
+    *,
+    profile: str | Profile = "handheld",
+    size: tuple[int, int] = (512, 512),
+    family: str | None = None,
+    clean: bool = False,
+    classes: list[int] | None = None,
+) -> SceneResult:
+    """Simulate one scan of ``size`` (rows, cols). ``classes`` forces the threat classes."""
+    prof = get_profile(profile) if isinstance(profile, str) else profile
+    rng = np.random.default_rng(seed)
+    shape = (int(size[0]), int(size[1]))
+    ppc = min(shape[0] / prof.fov_cm[0], shape[1] / prof.fov_cm[1])
+    fam = family if family is not None else str(rng.choice(FAMILIES))
+    if fam not in BUILDERS:
+        raise ValueError(f"family: expected one of {list(FAMILIES)}, got {fam!r}")
+    layout = BUILDERS[fam](rng, shape, ppc)
+    clutter = add_clutter(layout, rng, ppc)
+    if classes is None:
+        n = 0 if clean else int(rng.choice([1, 2, 3], p=[0.55, 0.3, 0.15]))
+        classes = [int(c) for c in rng.choice(len(GENERATORS), n, p=CLASS_WEIGHTS)]
+    threats = _place_threats(layout, rng, classes, ppc, shape)
+
+    layers: list[Layer] = []
+    for lay in layout.layers + clutter:
+        c = clip_layer(lay, shape)
+        if c is not None:
+            layers.append(c)
+    owned: list[frozenset[int]] = []
+    for t, _ in threats:
+        idx = []
+        for lay in t.layers:
+            c = clip_layer(lay, shape)
+            if c is not None:
+                idx.append(len(layers))
+                layers.append(c)
+        owned.append(frozenset(idx))
+
+    standoff = np.full(shape[0], prof.standoff_cm, np.float32)
+    if prof.handheld:
+        standoff *= 1.0 + 0.08 * smooth_noise((shape[0], 1), rng, cells=5)[:, 0]
+    signal = scatter_signal(layers, shape, prof, standoff_rows=standoff)
+
+    # per-threat own contrast in counts, against the Poisson + read noise at that pixel
+    read_counts2 = (prof.read_noise_dn / prof.gain_dn) ** 2
+    vis_masks, full_masks, stats = [], [], []
+    for (t, _depth), own in zip(threats, owned, strict=True):
+        full = _full_mask(t, shape)
+        r0, c0, r1, c1 = _bbox_rc(full)
+        region = (slice(r0, r1), slice(c0, c1))
+        without = scatter_signal(
+            layers, shape, prof, standoff_rows=standoff, region=region, exclude=own
+        )
+        delta = blur_spot(signal[region] - without, sigma_px=prof.spot_sigma_px)
+        lam = (signal[region] + prof.ambient) * prof.counts_per_signal
+        snr = np.abs(delta) * prof.counts_per_signal / np.sqrt(lam + read_counts2)
+        vis = np.zeros(shape, bool)
+        vis[region] = full[region] & (snr >= PIXEL_SNR)
+        n_full, n_vis = int(full.sum()), int(vis.sum())
+        mean_snr = float(snr[vis[region]].mean()) if n_vis else 0.0
+        vis_masks.append(vis)
+        full_masks.append(full)
+        stats.append((n_vis / max(n_full, 1), mean_snr, n_vis))
+
+    blurred = blur_spot(signal, sigma_px=prof.spot_sigma_px)
+    maps = _scan_geometry(shape, prof, rng)
+    blurred = _warp(blurred, maps, nearest=False)
+    state = detector_state(shape[0], prof, rng)
+    counts = expected_counts(blurred, profile=prof, state=state, falloff=edge_falloff(shape))
+    pixels = count_and_digitise(counts, profile=prof, rng=rng)
+
+    min_px = max(20, int(0.0003 * shape[0] * shape[1]))
+    annotations = []
+    for (t, depth), vis, full, (frac, msnr, n_vis) in zip(
+        threats, vis_masks, full_masks, stats, strict=True
+    ):
+        hidden = frac < MIN_VISIBLE_FRACTION or msnr < MIN_MEAN_SNR or n_vis < min_px
+        m = _warp((full if hidden else vis).astype(np.uint8), maps, nearest=True).astype(bool)
+        if not m.any():
+            continue
+        annotations.append(Annotation(t.class_id, _box(m), m, hidden, frac, msnr, depth, t.params))
+    return SceneResult(
+        pixels=pixels,
+        bits_stored=prof.bits_stored,
+        family=fam,
+        profile=prof.name,
+        seed=int(seed),
+        annotations=annotations,
+        pixel_spacing_mm=(10.0 / ppc, 10.0 / ppc),
+        params={"layout": layout.params, "clutter_items": len(clutter), "clean": clean},
+    )
+
+
+def _bbox_rc(mask: np.ndarray) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = _box(mask)
+    return int(y0), int(x0), max(int(y1), int(y0) + 1), max(int(x1), int(x0) + 1)
