@@ -1,0 +1,145 @@
+"""BSNet: a small single-channel, fully convolutional, anchor-free detector (TTFNet-style).
+
+Backbone of depthwise-separable residual blocks down to stride 32, a light FPN back up to
+stride 4, and two heads at stride 4: per-class centre heatmap logits ``(B, C, H/4, W/4)`` and
+box edge distances ``(B, 4, H/4, W/4)`` (left, top, right, bottom, input pixels, >= 0).
+:class:`Decoder` turns them into fixed top-K detections inside the graph without NMS: a 3x3
+max-pool keeps local peaks, then top-K over classes x positions. Input height and width must
+be multiples of :data:`STRIDE_IN` (32).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from backscatter.training.config import ModelConfig
+
+#: inputs must be padded to a multiple of this
+STRIDE_IN = 32
+#: output (heatmap) stride
+STRIDE_OUT = 4
+#: distances are predicted in units of this many pixels
+BOX_SCALE = 16.0
+
+
+def conv_bn(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+class SepConv(nn.Sequential):
+    """Depthwise 3x3 (optionally strided) then pointwise 1x1, each with BN + ReLU."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
+        super().__init__(conv_bn(cin, cin, 3, stride, groups=cin), conv_bn(cin, cout, 1))
+
+
+class ResBlock(nn.Module):
+    """``x + sep(sep(x))`` at constant width."""
+
+    def __init__(self, ch: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(SepConv(ch, ch), SepConv(ch, ch))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+class BSNet(nn.Module):
+    """``forward(image (B,1,H,W)) -> (heatmap logits (B,C,H/4,W/4), distances (B,4,H/4,W/4))``."""
+
+    def __init__(self, num_classes: int, cfg: ModelConfig | None = None) -> None:
+        super().__init__()
+        cfg = cfg or ModelConfig()
+        self.num_classes = num_classes
+        w4, w8, w16, w32 = cfg.widths
+        stem = 16
+        self.stem = nn.Sequential(conv_bn(1, stem, 3, 2), SepConv(stem, w4, 2))
+        self.stages = nn.ModuleList()
+        widths = (w4, w8, w16, w32)
+        for i, (width, depth) in enumerate(zip(widths, cfg.depths, strict=True)):
+            down: list[nn.Module] = [] if i == 0 else [SepConv(widths[i - 1], width, 2)]
+            self.stages.append(nn.Sequential(*down, *[ResBlock(width) for _ in range(depth)]))
+        n = cfg.neck
+        self.lateral = nn.ModuleList(conv_bn(w, n, 1) for w in widths)
+        self.smooth = nn.ModuleList(SepConv(n, n) for _ in widths[:-1])
+        self.hm_head = nn.Sequential(SepConv(n, n), nn.Conv2d(n, num_classes, 1))
+        self.box_head = nn.Sequential(SepConv(n, n), nn.Conv2d(n, 4, 1))
+        self._init_heads()
+
+    def _init_heads(self) -> None:
+        last = self.hm_head[-1]
+        assert isinstance(last, nn.Conv2d) and last.bias is not None
+        nn.init.normal_(last.weight, std=0.01)
+        nn.init.constant_(last.bias, -4.6)  # prior 0.01 for focal loss
+        box = self.box_head[-1]
+        assert isinstance(box, nn.Conv2d) and box.bias is not None
+        nn.init.normal_(box.weight, std=0.01)
+        nn.init.constant_(box.bias, 0.0)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        x = self.stem(x)
+        feats = []
+        for stage in self.stages:
+            x = stage(x)
+            feats.append(x)
+        y = self.lateral[-1](feats[-1])
+        for i in range(len(feats) - 2, -1, -1):
+            y = F.interpolate(y, scale_factor=2.0, mode="nearest") + self.lateral[i](feats[i])
+            y = self.smooth[i](y)
+        heat = self.hm_head(y)
+        dist = F.relu(self.box_head(y)) * BOX_SCALE
+        return heat, dist
+
+
+def cell_centres(rows: int, cols: int, *, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Input-pixel centres ``(ys (rows,1), xs (1,cols))`` of the stride-4 output cells."""
+    ys = (torch.arange(rows, device=device, dtype=torch.float32) + 0.5) * STRIDE_OUT
+    xs = (torch.arange(cols, device=device, dtype=torch.float32) + 0.5) * STRIDE_OUT
+    return ys[:, None], xs[None, :]
+
+
+class Decoder(nn.Module):
+    """Heatmap + distances -> ``boxes (B,K,4), scores (B,K), labels (B,K) int64``, by score."""
+
+    def __init__(self, top_k: int = 100) -> None:
+        super().__init__()
+        self.top_k = top_k
+
+    def forward(self, heat_logits: Tensor, dist: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        b, c, h, w = heat_logits.shape
+        heat = torch.sigmoid(heat_logits)
+        peak = F.max_pool2d(heat, 3, stride=1, padding=1)
+        heat = heat * (peak == heat).to(heat.dtype)
+        scores, idx = torch.topk(heat.reshape(b, -1), self.top_k, dim=1)
+        labels = torch.div(idx, h * w, rounding_mode="floor")
+        pix = idx - labels * (h * w)
+        ys = (torch.div(pix, w, rounding_mode="floor").to(torch.float32) + 0.5) * STRIDE_OUT
+        xs = ((pix % w).to(torch.float32) + 0.5) * STRIDE_OUT
+        d = torch.gather(dist.reshape(b, 4, h * w), 2, pix[:, None, :].expand(b, 4, self.top_k))
+        boxes = torch.stack([xs - d[:, 0], ys - d[:, 1], xs + d[:, 2], ys + d[:, 3]], dim=2)
+        return boxes, scores, labels
+
+
+class DetectorGraph(nn.Module):
+    """Network + in-graph decode: what gets exported to ONNX."""
+
+    def __init__(self, net: BSNet, top_k: int = 100) -> None:
+        super().__init__()
+        self.net = net
+        self.decode = Decoder(top_k)
+
+    def forward(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        heat, dist = self.net(image)
+        return self.decode(heat, dist)
+
+
+def build_model(num_classes: int, cfg: ModelConfig) -> BSNet:
+    if cfg.name != "bsnet":
+        raise ValueError(f"model.name: expected 'bsnet', got {cfg.name!r}")
+    return BSNet(num_classes, cfg)
