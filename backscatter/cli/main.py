@@ -17,6 +17,9 @@ from types import ModuleType
 #: subcommand name -> module under backscatter.cli
 COMMANDS: dict[str, str] = {
     # "name": "module",  (each helper adds its own line)
+    "train": "train",
+    "eval": "eval",
+    "export": "export",
     "synth": "synth",
     "render": "render",
     "view": "view",
