@@ -37,6 +37,8 @@ PIXEL_SNR = 1.0
 MIN_VISIBLE_FRACTION = 0.5
 #: ... with at least this mean per-pixel contrast-to-noise over the visible part
 MIN_MEAN_SNR = 2.0
+#: a threat in a closed cavity (tyre, bag) must have this share of its outline inside it
+MIN_INSIDE = 0.85
 #: class draw weights: steel threats are hidden more often, so they are drawn more often
 CLASS_WEIGHTS = (0.17, 0.17, 0.24, 0.25, 0.17)
 
@@ -91,11 +93,15 @@ def _place_threats(
             t = GENERATORS[cid](
                 rng, center=(float(cols[k]), float(rows[k])), ppc=ppc, depth_cm=depth
             )
+            whole = t.patch.area
             if layout.clip is not None:
+                inside = crop(layout.clip, t.patch.row0, t.patch.col0, t.patch.cov.shape)
+                if np.count_nonzero(t.patch.mask & (inside > 0.5)) < MIN_INSIDE * whole:
+                    continue  # does not fit in the cavity
                 _clip_threat(t, layout.clip)
             full = _full_mask(t, shape)
             area = int(full.sum())
-            if area < 30 or area < 0.4 * t.patch.area:
+            if area < 30 or area < 0.6 * whole:
                 continue
             if (full & occupied).sum() > 0.1 * area:
                 continue

@@ -154,7 +154,7 @@ def tyre(rng: np.random.Generator, shape: tuple[int, int], ppc: float) -> Layout
     h, w = shape
     c = (w / 2 + rng.uniform(-0.05, 0.05) * w, h / 2 + rng.uniform(-0.05, 0.05) * h)
     r_out = min(h, w) / 2 * rng.uniform(0.8, 0.95)
-    r_rim = r_out * rng.uniform(0.55, 0.65)
+    r_rim = r_out * rng.uniform(0.45, 0.55)
     ring = raster(annulus_polys(c, r_out, r_rim))
     ring_full = _patch_full(ring, shape)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
