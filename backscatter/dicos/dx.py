@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence as DicomSequence
 
 from backscatter.dicos.content import (
     DicosWriteError,
@@ -26,14 +27,18 @@ def _stored_pixels(scan: Scan, path: str | os.PathLike[str]) -> tuple[np.ndarray
         raise DicosWriteError(
             path, f"pixels are {px.dtype}: DICOS DX stores integers; quantise the scan first"
         )
-    if px.dtype in (np.uint8, np.uint16, np.int16):
-        bits = px.dtype.itemsize * 8
-        return np.ascontiguousarray(px), bits, px.dtype.kind == "i"
-    # wider integer containers: store in 16 bits when the declared bits and the values fit
-    signed = px.dtype.kind == "i"
+    bits = scan.bits_stored
     lo, hi = (int(px.min()), int(px.max()))
-    fits = (lo >= -(2**15) and hi < 2**15) if signed else hi < 2**16
-    if scan.bits_stored > 16 or not fits:
+    signed = px.dtype.kind == "i"
+    lo_ok, hi_ok = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+    if lo < lo_ok or hi > hi_ok:
+        raise DicosWriteError(
+            path, f"pixel values {lo}..{hi} do not fit bits_stored {bits} ({lo_ok}..{hi_ok})"
+        )
+    if px.dtype in (np.uint8, np.uint16, np.int16):
+        return np.ascontiguousarray(px), px.dtype.itemsize * 8, signed
+    # wider integer containers: store in 16 bits when the declared bits fit
+    if bits > 16:
         raise DicosWriteError(
             path,
             f"pixels are {px.dtype} with bits_stored {scan.bits_stored} and values {lo}..{hi}: "
@@ -67,7 +72,10 @@ def dx_dataset(scan: Scan, *, created: datetime | None = None) -> Dataset:
     ds.PositionReferenceIndicator = ""
     ds.ImagePositionPatient = [0, 0, 0]
     ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-    ds.PatientOrientation = ""
+    ds.PatientOrientation = ""  # DICOS gives orientation in ImageOrientationPatient
+    ds.ImageLaterality = "U"
+    ds.AnatomicRegionSequence = DicomSequence([])
+    ds.AcquisitionContextSequence = DicomSequence([])
     ds.DetectorType = "DIRECT"
     md = scan.metadata
     if md.kvp is not None:

@@ -300,7 +300,12 @@ def write_operator_tdr(
         raise DicosWriteError(
             path, f"operator_id: expected a non-empty string, got {operator_id!r}"
         )
-    verdict = AlarmDecision(str(decision))
+    try:
+        verdict = AlarmDecision(str(decision))
+    except ValueError:
+        known = ", ".join(d.value for d in AlarmDecision)
+        reason = f"decision: expected one of {known}, got {decision!r}"
+        raise DicosWriteError(path, reason) from None
     source = machine_tdr if isinstance(machine_tdr, TDR) else read_tdr(machine_tdr)
     machine = pydicom.dcmread(source.path)
     known = {int(it.PotentialThreatObjectID): it for it in machine.get("ThreatSequence", [])}
