@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "audit": "audit",
     "info": "info",
     "detect": "detect",
+    "demo": "demo",
 }
 
 

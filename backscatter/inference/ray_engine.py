@@ -164,7 +164,8 @@ def screen_ray(
             ctx = ray.data.DataContext.get_current()
             ctx.execution_options.preserve_order = True
             ctx.enable_progress_bars = False
-            ds = ray.data.from_items(rows).map_batches(
+            blocks = max(1, min(len(rows), workers * 4))
+            ds = ray.data.from_items(rows, override_num_blocks=blocks).map_batches(
                 ScreenWorker,
                 batch_size=batch_size,
                 batch_format="numpy",

@@ -22,6 +22,7 @@ from backscatter.acquisition.errors import ScanAccessError, ScanReadError
 from backscatter.acquisition.sources import open_source, uri_scheme
 from backscatter.detections import Detections
 from backscatter.inference.detector import Detector
+from backscatter.inference.models import sha256_file
 from backscatter.inference.pipeline import Item, Pipeline, PipelineStats
 from backscatter.inference.sinks import (
     OutputWriter,
@@ -183,8 +184,14 @@ def finish_scan(
     name = output_name(item.scan, item.source, taken)
     outputs, out_ms = writer.write(item.scan, item.detections, name=name, threshold=threshold)
     item.timings.update(out_ms)
+    source, digest = item.source, item.scan.source_sha256
+    dx = outputs.get("dx")
+    if uri_scheme(item.source) is not None and dx:  # a live scan: point at the DX we wrote
+        source, digest = dx, sha256_file(writer.out_dir / dx)
     return make_record(
-        source=item.source,
+        input=item.source,
+        source=source,
+        source_sha256=digest,
         scan=item.scan,
         detections=item.detections,
         threshold=threshold,

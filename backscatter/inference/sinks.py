@@ -67,7 +67,9 @@ def alarm_for(detections: Detections, threshold: float) -> str:
 
 def make_record(
     *,
+    input: str,
     source: str,
+    source_sha256: str | None,
     scan: Scan,
     detections: Detections,
     threshold: float,
@@ -76,11 +78,17 @@ def make_record(
     timings_ms: dict[str, float],
     outputs: dict[str, str | None],
 ) -> dict[str, Any]:
-    """One results-JSONL object (the contract in the common brief)."""
+    """One results-JSONL object (the contract in the common brief).
+
+    ``input`` is what was screened (absolute path, or ``uri#k``: the resume key); ``source`` is
+    a file the scan can be read from again (the input file, or for a URI scan the DICOS DX we
+    wrote, relative to OUT) and ``source_sha256`` that file's sha256.
+    """
     return {
         "scan_id": scan.scan_id,
+        "input": input,
         "source": source,
-        "source_sha256": scan.source_sha256,
+        "source_sha256": source_sha256,
         "rows": scan.rows,
         "columns": scan.cols,
         "detections": detections.to_records(),
@@ -130,7 +138,7 @@ class ResultsLog:
                 os.fsync(fh.fileno())
 
     def _remember(self, rec: dict[str, Any]) -> None:
-        self.done_sources.add(str(rec.get("source")))
+        self.done_sources.add(str(rec.get("input", rec.get("source"))))
         self.done_ids.add(str(rec.get("scan_id")))
         for path in (rec.get("outputs") or {}).values():
             if path:

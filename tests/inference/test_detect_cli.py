@@ -1,0 +1,184 @@
+"""`backscatter detect` end to end: folders, bad inputs, outputs, resume, DICOS samples."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pydicom
+import pytest
+
+from backscatter.cli.main import main
+from backscatter.inference.sinks import ResultsLog, coco_results, read_results
+
+from .conftest import blob_scan
+
+INTEROP = Path(__file__).resolve().parents[2] / ".." / "shared" / "interop" / "dicos-samples"
+
+#: per file: the bright box (None = a clean scan)
+BOXES: list[tuple[int, int, int, int] | None] = [
+    (10, 12, 30, 40),
+    None,
+    (60, 20, 90, 44),
+    (5, 5, 15, 15),
+    None,
+    (40, 50, 70, 90),
+]
+
+
+def write_folder(folder: Path, boxes: list[tuple[int, int, int, int] | None]) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, box in enumerate(boxes):
+        scan = blob_scan((100, 120), [box] if box else [], seed=i)
+        path = folder / f"scan_{i:03d}.png"
+        assert cv2.imwrite(str(path), scan.pixels)
+        paths.append(path)
+    return paths
+
+
+def strip_timings(rec: dict) -> dict:
+    return {k: v for k, v in rec.items() if k != "timings_ms"}
+
+
+@pytest.fixture()
+def folder(tmp_path: Path) -> Path:
+    write_folder(tmp_path / "in", BOXES)
+    (tmp_path / "in" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
+    return tmp_path / "in"
+
+
+def run_detect(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(["detect", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_folder_is_screened_with_every_output_and_a_bad_file_reported(
+    folder: Path, tmp_path: Path, blob_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    code, stdout, err = run_detect(
+        [str(folder), "--out", str(out), "--model", str(blob_model), "--json"], capsys
+    )
+    assert code == 2  # broken.png failed, the rest went on
+    bad = [line for line in err.splitlines() if "broken.png" in line]
+    assert len(bad) == 1 and bad[0].startswith("backscatter detect: ")
+    summary = json.loads(stdout)
+    assert (summary["done"], summary["failed"], summary["provider"]) == (6, 1, "cpu")
+    records = read_results(out / "results.jsonl")
+    assert [Path(r["source"]).name for r in records] == [f"scan_{i:03d}.png" for i in range(6)]
+    for rec, box in zip(records, BOXES, strict=True):
+        assert (rec["rows"], rec["columns"]) == (100, 120)
+        assert rec["alarm"] == ("ALARM" if box else "CLEAR")
+        assert [d["box"] for d in rec["detections"]] == ([list(map(float, box))] if box else [])
+        assert rec["model_id"] == summary["model_id"] and rec["provider"] == "cpu"
+        assert len(rec["source_sha256"]) == 64
+        assert {"read", "infer", "overlay", "tdr", "dx"} <= set(rec["timings_ms"])
+        overlay = cv2.imread(str(out / rec["outputs"]["overlay"]))
+        assert overlay.shape == (100, 120, 3)
+        tdr = pydicom.dcmread(out / rec["outputs"]["tdr"])
+        assert tdr.AlarmDecision == rec["alarm"]
+        assert int(tdr.NumberOfTotalObjects) == len(rec["detections"])
+        dx = pydicom.dcmread(out / rec["outputs"]["dx"])
+        np.testing.assert_array_equal(dx.pixel_array, cv2.imread(rec["source"], -1))
+    coco = json.loads((out / "coco_results.json").read_text())
+    assert coco == coco_results(records)
+    assert coco[0]["bbox"] == [10.0, 12.0, 20.0, 28.0] and coco[0]["category_id"] == 5
+    assert not list(out.rglob("*.part"))
+
+
+def test_rerun_resumes_and_skips_what_is_done(
+    folder: Path, tmp_path: Path, blob_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    args = [str(folder), "--out", str(out), "--model", str(blob_model), "--json", "--outputs", ""]
+    run_detect(args, capsys)
+    first = (out / "results.jsonl").read_bytes()
+    code, stdout, _ = run_detect(args, capsys)
+    summary = json.loads(stdout)
+    assert (summary["done"], summary["skipped"], summary["failed"]) == (0, 6, 1)
+    assert (out / "results.jsonl").read_bytes() == first
+    # a run killed mid-line leaves a torn last line: the next run cuts it and redoes that scan
+    torn = first[: len(first) - 40]
+    (out / "results.jsonl").write_bytes(torn)
+    code, stdout, _ = run_detect(args, capsys)
+    assert json.loads(stdout)["done"] == 1
+    again = read_results(out / "results.jsonl")
+    assert [strip_timings(r) for r in again] == [
+        strip_timings(json.loads(line)) for line in first.splitlines()
+    ]
+
+
+def test_glob_and_missing_inputs(
+    folder: Path, tmp_path: Path, blob_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    code, stdout, err = run_detect(
+        [
+            str(folder / "scan_00[0-2].png"),
+            str(tmp_path / "missing.png"),
+            str(tmp_path / "nothing*.png"),
+            "--out",
+            str(out),
+            "--model",
+            str(blob_model),
+            "--json",
+            "--outputs",
+            "coco",
+        ],
+        capsys,
+    )
+    assert code == 2
+    assert json.loads(stdout)["done"] == 3
+    assert "missing.png: no such file or directory" in err
+    assert "nothing*.png: no file matches this pattern" in err
+
+
+def test_tampered_model_stops_detect_with_one_line(
+    folder: Path, tmp_path: Path, blob_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "m"
+    bad.mkdir()
+    for suffix in (".onnx", ".json"):
+        (bad / f"blob{suffix}").write_bytes(blob_model.with_suffix(suffix).read_bytes())
+    with open(bad / "blob.onnx", "ab") as f:
+        f.write(b"\x00")
+    code, _, err = run_detect(
+        [str(folder), "--out", str(tmp_path / "o"), "--model", str(bad / "blob.onnx")], capsys
+    )
+    assert code == 2
+    assert err.strip().splitlines()[-1].startswith("backscatter detect: error: ")
+    assert "does not match the card blob.json" in err
+
+
+def test_results_log_cuts_a_torn_line(tmp_path: Path) -> None:
+    (tmp_path / "results.jsonl").write_bytes(b'{"source": "a", "scan_id": "x"}\n{"sour')
+    log = ResultsLog(tmp_path)
+    log.close()
+    assert log.done_sources == {"a"}
+    assert (tmp_path / "results.jsonl").read_bytes() == b'{"source": "a", "scan_id": "x"}\n'
+
+
+@pytest.mark.skipif(not INTEROP.is_dir(), reason="shared DICOS samples not present")
+def test_shared_dicos_images_are_screened_and_non_images_reported(
+    tmp_path: Path, blob_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    code, stdout, err = run_detect(
+        [str(INTEROP), "--out", str(out), "--model", str(blob_model), "--json"], capsys
+    )
+    summary = json.loads(stdout)
+    records = read_results(out / "results.jsonl")
+    assert summary["done"] == len(records) >= 10
+    not_images = [line for line in err.splitlines() if "not a 2-D image" in line]
+    assert summary["failed"] == len(not_images) >= 1  # TDR, CT, QR objects: reported, skipped
+    assert code == 2
+    for rec in records:
+        assert rec["outputs"]["dx"] is None  # DICOM sources get a TDR, not a new DX
+        tdr = pydicom.dcmread(out / rec["outputs"]["tdr"])
+        src = pydicom.dcmread(rec["source"], stop_before_pixels=True)
+        assert tdr.AlarmDecision == rec["alarm"]
+        assert (src.Rows, src.Columns) == (rec["rows"], rec["columns"])

@@ -1,0 +1,71 @@
+"""`detect --engine ray` on a local Ray instance gives the single-process results."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from backscatter.inference.detector import Detector
+from backscatter.inference.screening import screen
+from backscatter.inference.sinks import read_results
+
+from .test_detect_cli import strip_timings, write_folder
+
+ray = pytest.importorskip("ray", reason="extra 'cluster' (ray[data]) not installed")
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def test_ray_job_matches_the_single_process_run(
+    tmp_path: Path, blob_model: Path, local_ray: None
+) -> None:
+    from backscatter.inference.ray_engine import screen_ray
+
+    boxes = [(i % 60, i % 40, i % 60 + 25, i % 40 + 30) if i % 4 else None for i in range(36)]
+    folder = tmp_path / "in"
+    write_folder(folder, boxes)
+    (folder / "zz_broken.png").write_bytes(b"not an image")
+    outputs = ("coco", "overlay", "tdr")
+
+    det = Detector.load(blob_model, "cpu", threads=1)
+    local = screen([str(folder)], tmp_path / "local", detector=det, outputs=outputs)
+    summary, info = screen_ray(
+        [str(folder)],
+        tmp_path / "ray",
+        model=blob_model,
+        provider="cpu",
+        threads=1,
+        outputs=outputs,
+        workers=2,
+    )
+    assert (summary.done, summary.failed) == (local.done, local.failed) == (36, 1)
+    assert "zz_broken.png" in summary.failures[0]
+    a = [strip_timings(r) for r in read_results(tmp_path / "local" / "results.jsonl")]
+    b = [strip_timings(r) for r in read_results(tmp_path / "ray" / "results.jsonl")]
+    assert a == b
+    assert sum(len(r["detections"]) for r in b) == 27
+    for rec in b:
+        assert (tmp_path / "ray" / rec["outputs"]["overlay"]).read_bytes() == (
+            tmp_path / "local" / rec["outputs"]["overlay"]
+        ).read_bytes()
+    assert (tmp_path / "ray" / "coco_results.json").read_text() == (
+        tmp_path / "local" / "coco_results.json"
+    ).read_text()
+    # the same command again resumes: nothing left to do
+    again, _ = screen_ray(
+        [str(folder)],
+        tmp_path / "ray",
+        model=blob_model,
+        provider="cpu",
+        threads=1,
+        outputs=outputs,
+        workers=2,
+    )
+    assert (again.done, again.skipped) == (0, 36)
