@@ -185,3 +185,20 @@ def test_jpeg_lossless_16bit_round_trip(
     assert scan.extras["transfer_syntax_uid"] == JPEGLosslessSV1
     assert scan.extras["decoder"] == plugin
     np.testing.assert_array_equal(scan.pixels, px)
+
+
+def test_jpeg2000_lossless_round_trip(make_dicom: MakeDicom, tmp_path: Path) -> None:
+    import pydicom
+    from pydicom.pixels import get_encoder
+    from pydicom.uid import JPEG2000Lossless
+
+    if not get_encoder(JPEG2000Lossless).is_available:
+        pytest.skip("no JPEG 2000 encoder (pylibjpeg-openjpeg) installed")
+    px = np.random.default_rng(5).integers(0, 4096, size=(128, 96)).astype(np.uint16)
+    ds = pydicom.dcmread(make_dicom(px, bits_stored=12))
+    ds.compress(JPEG2000Lossless)
+    ds.save_as(tmp_path / "j2k.dcm")
+    scan = open_scan(tmp_path / "j2k.dcm")
+    assert scan.extras["transfer_syntax_uid"] == JPEG2000Lossless
+    assert scan.bits_stored == 12
+    np.testing.assert_array_equal(scan.pixels, px)
