@@ -11,6 +11,7 @@ so changing threshold, selection or overlays only copies the cached view and dra
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -88,36 +89,93 @@ def visible_flags(detections: Detections | None, threshold: float) -> list[int]:
 
 
 class _Cache:
-    """Small LRU of base images and views; holds a reference to the pixels it was built from."""
+    """Small LRU keyed by a tuple; holds a reference to the array it was built from, so a key
+    built from ``id(owner)`` can never match a new array that reuses the id."""
 
     def __init__(self, size: int = 4) -> None:
         self.size = size
-        self.items: list[tuple[tuple[Any, ...], Any, np.ndarray]] = []
+        self.items: list[tuple[tuple[Any, ...], Any, Any]] = []
 
-    def get(self, key: tuple[Any, ...], owner: Any) -> np.ndarray | None:
+    def get(self, key: tuple[Any, ...], owner: Any) -> Any:
         for i, (k, o, value) in enumerate(self.items):
             if k == key and o is owner:
                 self.items.insert(0, self.items.pop(i))
                 return value
         return None
 
-    def put(self, key: tuple[Any, ...], owner: Any, value: np.ndarray) -> None:
+    def put(self, key: tuple[Any, ...], owner: Any, value: Any) -> None:
         self.items.insert(0, (key, owner, value))
         del self.items[self.size :]
 
 
-_BASE = _Cache()
-_VIEW = _Cache()
+#: resampled native pixels per view; display images per view and display settings
+_GEOM = _Cache()
+_DISP = _Cache()
+_AUTO = _Cache(8)
+_CV_DTYPES = frozenset(np.dtype(t) for t in ("uint8", "uint16", "int16", "float32"))
 
 
-def base_image(scan: Scan, state: ViewState, heatmap: np.ndarray | None = None) -> np.ndarray:
-    """Full-resolution ``(rows, cols, 3)`` BGR display image of the scan (cached; do not modify)."""
+def auto_window_for(scan: Scan) -> tuple[float, float]:
+    """The automatic ``(center, width)`` of a scan (cached with its pixels)."""
+    key = ("auto", id(scan.pixels), scan.pixels.shape)
+    cached = _AUTO.get(key, scan.pixels)
+    if cached is None:
+        cached = enhance.auto_window(scan.pixels)
+        _AUTO.put(key, scan.pixels, cached)
+    return (float(cached[0]), float(cached[1]))
+
+
+def _resample(
+    image: np.ndarray, sx: float, sy: float, tx: float, ty: float, area: tuple[int, int]
+) -> np.ndarray:
+    """``image`` placed on an ``area`` (rows, cols) canvas by ``U = sx * X + tx`` (continuous
+    coordinates); outside the image the canvas is 0. Area-averages when shrinking whole."""
+    rows, cols = image.shape[:2]
+    if sx == sy == 1.0 and tx == ty == 0.0 and (rows, cols) == area:
+        return image
+    w, h = round(cols * sx), round(rows * sy)
+    x0, y0 = round(tx), round(ty)
+    whole = x0 >= 0 and y0 >= 0 and x0 + w <= area[1] and y0 + h <= area[0]
+    if sx <= 1.0 and sy <= 1.0 and whole and w >= 1 and h >= 1:
+        small = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+        out = np.zeros((area[0], area[1], *image.shape[2:]), image.dtype)
+        out[y0 : y0 + h, x0 : x0 + w] = small
+        return out
+    m = np.array([[sx, 0, tx + 0.5 * sx - 0.5], [0, sy, ty + 0.5 * sy - 0.5]], np.float64)
+    interp = cv2.INTER_NEAREST if min(sx, sy) >= 1.0 else cv2.INTER_LINEAR
+    return cv2.warpAffine(
+        image, m, (area[1], area[0]), flags=interp, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )
+
+
+def _valid_rect(t: ViewTransform, shape: tuple[int, int], area: tuple[int, int]) -> tuple[int, ...]:
+    """Output pixels ``(u0, v0, u1, v1)`` (exclusive ends) whose centres fall on the scan."""
+    u0, v0 = t.to_output(0.0, 0.0)
+    u1, v1 = t.to_output(shape[1], shape[0])
+    c = (math.ceil(u0 - 0.5), math.ceil(v0 - 0.5), math.ceil(u1 - 0.5), math.ceil(v1 - 0.5))
+    return (max(c[0], 0), max(c[1], 0), min(c[2], area[1]), min(c[3], area[0]))
+
+
+def view_image(
+    scan: Scan, state: ViewState, area: tuple[int, int], heatmap: np.ndarray | None = None
+) -> tuple[np.ndarray, ViewTransform]:
+    """The scan as displayed in ``area`` (rows, cols): BGR uint8 (cached; do not modify).
+
+    The native pixels are resampled to the view first (cached per zoom/pan), then windowed,
+    enhanced and coloured at display resolution, so a window/level change touches only the
+    pixels on screen. Local contrast and edge enhancement therefore act at screen scale.
+    """
+    t = view_transform(scan.shape, area, state)
+    gkey = ("geom", id(scan.pixels), scan.pixels.shape, area, t)
+    raw = _GEOM.get(gkey, scan.pixels)
+    if raw is None:
+        px = scan.pixels if scan.pixels.dtype in _CV_DTYPES else scan.pixels.astype(np.float32)
+        raw = _resample(px, t.scale, t.scale, t.tx, t.ty, area)
+        _GEOM.put(gkey, scan.pixels, raw)
     window = state.window if state.window is not None else auto_window_for(scan)
     show_heat = heatmap is not None and state.heatmap and state.overlays
-    key = (
-        "base",
-        id(scan.pixels),
-        scan.pixels.shape,
+    dkey = (
+        "disp",
         window,
         state.gamma,
         state.negative,
@@ -126,73 +184,31 @@ def base_image(scan: Scan, state: ViewState, heatmap: np.ndarray | None = None) 
         state.colormap,
         id(heatmap) if show_heat else None,
     )
-    cached = _BASE.get(key, scan.pixels)
+    cached = _DISP.get(dkey, raw)
     if cached is not None:
-        return cached
-    grey = enhance.window_level(
-        scan.pixels, window=window, gamma=state.gamma, negative=state.negative
-    )
+        return cached, t
+    grey = enhance.window_level(raw, window=window, gamma=state.gamma, negative=state.negative)
     if state.clahe:
         grey = enhance.clahe(grey)
     if state.edge:
         grey = enhance.edge_enhance(grey)
     bgr = enhance.pseudo_colour(grey, colormap=state.colormap)
     if show_heat and heatmap is not None:
-        colour, alpha = enhance.heatmap_colour(heatmap, shape=scan.shape)
+        hr, hc = heatmap.shape[:2]
+        sx, sy = t.scale * scan.cols / hc, t.scale * scan.rows / hr
+        heat = _resample(heatmap.astype(np.float32), sx, sy, t.tx, t.ty, area)
+        colour, alpha = enhance.heatmap_colour(heat, shape=area)
         a = alpha[..., None]
         bgr = np.rint(bgr * (1.0 - a) + colour * a).astype(np.uint8)
-    _BASE.put(key, scan.pixels, bgr)
-    return bgr
-
-
-def auto_window_for(scan: Scan) -> tuple[float, float]:
-    """The automatic ``(center, width)`` of a scan (cached with its pixels)."""
-    key = ("auto", id(scan.pixels), scan.pixels.shape)
-    cached = _BASE.get(key, scan.pixels)
-    if cached is None:
-        cached = np.array(enhance.auto_window(scan.pixels))
-        _BASE.put(key, scan.pixels, cached)
-    return (float(cached[0]), float(cached[1]))
-
-
-def _view(
-    scan: Scan, state: ViewState, heatmap: np.ndarray | None, area: tuple[int, int]
-) -> tuple[np.ndarray, ViewTransform]:
-    t = view_transform(scan.shape, area, state)
-    base = base_image(scan, state, heatmap)
-    key = ("view", id(base), area, t)
-    cached = _VIEW.get(key, base)
-    if cached is not None:
-        return cached, t
-    rows, cols = scan.shape
-    if t.scale == 1.0 and area == scan.shape and t.tx == 0 and t.ty == 0:
-        out = base
-    elif t.scale <= 1.0 and _inside(t, scan.shape, area):  # all visible: area-average downscale
-        w, h = max(1, round(cols * t.scale)), max(1, round(rows * t.scale))
-        small = cv2.resize(base, (w, h), interpolation=cv2.INTER_AREA)
-        out = np.full((area[0], area[1], 3), _BG, np.uint8)
-        x0, y0 = max(0, round(t.tx)), max(0, round(t.ty))
-        h, w = min(h, area[0] - y0), min(w, area[1] - x0)
-        out[y0 : y0 + h, x0 : x0 + w] = small[:h, :w]
-    else:
-        s = t.scale
-        m = np.array([[s, 0, t.tx + 0.5 * s - 0.5], [0, s, t.ty + 0.5 * s - 0.5]], np.float64)
-        interp = cv2.INTER_NEAREST if s >= 1.0 else cv2.INTER_LINEAR
-        out = cv2.warpAffine(
-            base,
-            m,
-            (area[1], area[0]),
-            flags=interp,
-            borderMode=cv2.BORDER_CONSTANT,
-            borderValue=_BG,
-        )
-    _VIEW.put(key, base, out)
-    return out, t
-
-
-def _inside(t: ViewTransform, shape: tuple[int, int], area: tuple[int, int]) -> bool:
-    u1, v1 = t.to_output(shape[1], shape[0])
-    return t.tx >= -0.5 and t.ty >= -0.5 and u1 <= area[1] + 0.5 and v1 <= area[0] + 0.5
+    u0, v0, u1, v1 = _valid_rect(t, scan.shape, area)
+    if (u0, v0, u1, v1) != (0, 0, area[1], area[0]):  # bgr is ours: paint the margins
+        bg = np.array(_BG, np.uint8)
+        bgr[:v0] = bg
+        bgr[v1:] = bg
+        bgr[:, :u0] = bg
+        bgr[:, u1:] = bg
+    _DISP.put(dkey, raw, bgr)
+    return bgr, t
 
 
 def render(
@@ -223,7 +239,7 @@ def render(
         if out_rows - bar < 1 or out_cols < 1:
             raise ValueError(f"size: expected room for the image and status bar, got {size}")
     area = (out_rows - bar, out_cols)
-    view, t = _view(scan, state, heatmap, area)
+    view, t = view_image(scan, state, area, heatmap)
     canvas = np.empty((out_rows, out_cols, 3), np.uint8)
     canvas[: area[0]] = view
     image = canvas[: area[0]]
