@@ -52,7 +52,7 @@ def _detector(args: argparse.Namespace) -> tuple[object | None, str]:
         det = Detector.load(args.model, args.provider)
     except (ImportError, ValueError, OSError) as exc:
         log.warning("no detector: %s", exc)
-        return None, f"no model, detection off: {exc}"
+        return None, "detection off (no model)"
     return det, ""
 
 

@@ -347,7 +347,13 @@ def _status_bar(bar: np.ndarray, status: StatusInfo | str) -> None:
         text = "  |  ".join(status.parts())
     else:
         text = status
-    cv2.putText(bar, text, (x, baseline), _FONT, 0.5, (230, 230, 230), 1, cv2.LINE_AA)
+    scale = 0.5  # shrink to fit, then cut the tail
+    room = bar.shape[1] - x - 4
+    while scale > 0.36 and cv2.getTextSize(text, _FONT, scale, 1)[0][0] > room:
+        scale -= 0.02
+    while len(text) > 4 and cv2.getTextSize(text, _FONT, scale, 1)[0][0] > room:
+        text = text[: int(len(text) * 0.95) - 1] + "~"
+    cv2.putText(bar, text, (x, baseline), _FONT, scale, (230, 230, 230), 1, cv2.LINE_AA)
 
 
 def _help(image: np.ndarray) -> None:

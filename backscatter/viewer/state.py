@@ -102,7 +102,7 @@ class StatusInfo:
     def parts(self) -> list[str]:
         model = self.model + (f" ({self.provider})" if self.provider else "")
         items = [
-            f"scan {self.scan_id}" if self.scan_id else "",
+            f"scan {_short(self.scan_id)}" if self.scan_id else "",
             self.device,
             self.time,
             f"model {model}" if model else "",
@@ -113,3 +113,8 @@ class StatusInfo:
             *self.extra,
         ]
         return [p for p in items if p]
+
+
+def _short(text: str, limit: int = 28) -> str:
+    """Long ids (DICOM UIDs, hashes) keep their distinctive tail: ``~...last chars``."""
+    return text if len(text) <= limit else "~" + text[-(limit - 1) :]

@@ -14,6 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import numpy as np
 
 from backscatter.classes import THREAT_CLASSES
 from backscatter.scan import Scan
+from backscatter.viewer import enhance
 from backscatter.viewer.keys import action_for
 from backscatter.viewer.render import (
     auto_window_for,
@@ -145,7 +147,11 @@ class Viewer:
             bits = 16 if pixels.dtype.itemsize >= 2 else 8
             scan = Scan(pixels, min(bits, pixels.dtype.itemsize * 8), "acquiring")
             status = self._status(None, note=f"acquiring {done}/{total} lines")
-            return render(scan, None, ViewState(), status=status, size=self.size)
+            window = self.state.window or enhance.auto_window(pixels[: max(done, 1)])
+            preview = replace(
+                self.state, window=window, zoom=None, pan=None, selected=None, rubber_band=None
+            )
+            return render(scan, None, preview, status=status, size=self.size)
         if item is None or item.scan is None:
             canvas = np.full((*self.size, 3), 24, np.uint8)
             text = "waiting for scans..." if item is None else f"cannot show: {item.error}"
@@ -296,8 +302,8 @@ class Viewer:
 
     def _decide(self, decision: Decision) -> None:
         item = self.session.current
-        if item is None:
-            self.message = "nothing to decide"
+        if item is None or (self._following() and self._partial is not None):
+            self.message = "nothing to decide yet" if item is None else "a scan is still arriving"
             return
         row = self.session.decide(decision)
         done = self.session.decided

@@ -184,3 +184,53 @@ def test_review_in_a_real_window(tmp_path: Path, display: str) -> None:
     )  # fmt: skip
     assert verify.returncode == 0, verify.stderr
     assert "OK, 3 rows" in verify.stdout
+
+
+def wait_window(disp: str, proc: subprocess.Popen[bytes], log: Path) -> str:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()
+        wid = xdo(disp, "search", "--name", TITLE).split("\n")[0]
+        if wid:
+            return wid
+        time.sleep(0.2)
+    raise AssertionError("the viewer window never appeared")
+
+
+@pytest.mark.timeout(120)
+def test_live_source_shows_lines_as_they_arrive(tmp_path: Path, display: str) -> None:
+    pytest.importorskip("backscatter.acquisition.sim")
+    db = tmp_path / "audit.db"
+    uri = "sim://handheld?seed=5&count=1&size=384x768&line_rate=60"  # ~6 s per scan
+    log = tmp_path / "view.log"
+    with log.open("w") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "backscatter", "view", uri, "--operator", "live-op",
+             "--audit", str(db), "--size", "1024x600", "--no-detect"],
+            cwd=ROOT, env={**os.environ, "DISPLAY": display}, stdout=fh, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            wid = wait_window(display, proc, log)
+            time.sleep(2.0)
+            part = screenshot(display, tmp_path / "partial.png")[:576, :1024]
+            # fit: 768 x 384 into 1024 x 576 -> scale 4/3, scan rows 32..544 on screen
+            top, bottom = part[40:80, 100:900], part[480:530, 100:900]
+            assert top.std() > 5  # the first lines are drawn...
+            assert bottom.max() < 30  # ...the last have not arrived yet
+            rows: list[dict[str, object]] = []
+            deadline = time.monotonic() + 20
+            while not rows and time.monotonic() < deadline:
+                time.sleep(0.5)
+                xdo(display, "key", "--window", wid, "c")  # ignored until the scan is complete
+                rows = rows_of(db)
+            full = screenshot(display, tmp_path / "full.png")[:576, :1024]
+            assert full[480:530, 100:900].std() > 5
+            xdo(display, "key", "--window", wid, "q")
+            assert proc.wait(timeout=20) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+    assert len(rows) == 1 and rows[0]["decision"] == "CLEAR"
+    assert rows[0]["operator"] == "live-op" and rows[0]["machine_alarm"] == "NO MODEL"
+    assert str(rows[0]["source"]).startswith("sim://handheld")
