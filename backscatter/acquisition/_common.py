@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import logging
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,3 +135,40 @@ def supported_dtype(pixels: np.ndarray, source: str) -> np.ndarray:
     if pixels.dtype not in SUPPORTED_DTYPES:
         raise ScanReadError(source, f"pixel dtype {pixels.dtype} is not supported")
     return pixels
+
+
+class _QuietInThisThread(logging.Filter):
+    """Drops a library's log records emitted by a thread while it is inside :func:`quiet`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.local = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(self.local, "depth", 0)
+
+
+_FILTERS: dict[str, _QuietInThisThread] = {}
+
+
+@contextmanager
+def quiet(*loggers: str) -> Iterator[None]:
+    """Silence third-party loggers (pydicom, tifffile) in this thread only: while reading a
+    corrupt file they log tracebacks, and the user must see our one-line error instead."""
+    filters = []
+    known = list(logging.root.manager.loggerDict)
+    for name in loggers:
+        f = _FILTERS.setdefault(name, _QuietInThisThread())
+        # a logger's filters do not see records propagated from its children: attach to each
+        for child in [name, *(k for k in known if k.startswith(name + "."))]:
+            logger = logging.getLogger(child)
+            if f not in logger.filters:
+                logger.addFilter(f)
+        filters.append(f)
+    for f in filters:
+        f.local.depth = getattr(f.local, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        for f in filters:
+            f.local.depth -= 1

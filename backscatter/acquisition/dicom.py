@@ -24,6 +24,7 @@ from backscatter.acquisition._common import (
     LoadedFile,
     check_pixel_budget,
     load_file,
+    quiet,
     single_channel,
     supported_dtype,
 )
@@ -92,6 +93,7 @@ def looks_like_dicom(data: bytes | bytearray) -> bool:
 
 def dicom_from_loaded(loaded: LoadedFile, *, policy: ReadPolicy = DEFAULT_POLICY) -> Scan:
     """Scan from bytes already loaded (see :func:`read_dicom`)."""
+    import pydicom.pixels  # noqa: F401  (creates its loggers before quiet() looks for them)
     from pydicom import config
 
     # tolerant reading: the DICOS samples carry zero-padded UIDs and unknown tags; pydicom's
@@ -99,9 +101,18 @@ def dicom_from_loaded(loaded: LoadedFile, *, policy: ReadPolicy = DEFAULT_POLICY
     previous = config.settings.reading_validation_mode
     config.settings.reading_validation_mode = config.IGNORE
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), quiet("pydicom"):
             warnings.simplefilter("ignore")
             return _dicom_from_loaded(loaded, policy=policy)
+    except ScanReadError:
+        raise
+    except MemoryError:
+        raise ScanReadError(loaded.source, "not enough memory to decode the pixel data") from None
+    except Exception as exc:  # corrupt input can make pydicom fail in many ways: one typed error
+        reason = " ".join(str(exc).split())[:200]
+        raise ScanReadError(
+            loaded.source, f"unreadable DICOM ({type(exc).__name__}: {reason})"
+        ) from exc
     finally:
         config.settings.reading_validation_mode = previous
 
@@ -113,8 +124,12 @@ def _dicom_from_loaded(loaded: LoadedFile, *, policy: ReadPolicy) -> Scan:
     source = loaded.source
     try:
         ds = pydicom.dcmread(io.BytesIO(loaded.data), force=True)
-    except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, OverflowError) as exc:
-        raise ScanReadError(source, f"not a readable DICOM file ({exc})") from None
+    except (OSError, EOFError) as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise ScanReadError(source, f"truncated or corrupt DICOM ({reason})") from None
+    except (InvalidDicomError, ValueError, KeyError, TypeError, OverflowError) as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise ScanReadError(source, f"not a readable DICOM file ({reason})") from None
     _ensure_transfer_syntax(ds)
     sop_class = str(ds.get("SOPClassUID", "") or "") or None
     if sop_class in NOT_IMAGE_CLASSES:
@@ -136,7 +151,7 @@ def _dicom_from_loaded(loaded: LoadedFile, *, policy: ReadPolicy) -> Scan:
     if frames > 1:
         raise ScanReadError(source, f"is a multi-frame object ({frames} frames), not a 2-D image")
     samples = _int(ds, "SamplesPerPixel", 1)
-    rows, cols = int(ds.Rows), int(ds.Columns)
+    rows, cols = _int(ds, "Rows"), _int(ds, "Columns")
     bits_alloc = _int(ds, "BitsAllocated", 16)
     itemsize = max(1, (bits_alloc + 7) // 8)
     check_pixel_budget(source, rows, cols, itemsize, policy=policy, samples=samples)

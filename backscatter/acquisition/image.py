@@ -20,6 +20,7 @@ from backscatter.acquisition._common import (
     LoadedFile,
     check_pixel_budget,
     load_file,
+    quiet,
     single_channel,
     supported_dtype,
 )
@@ -105,6 +106,9 @@ def _png(loaded: LoadedFile, *, policy: ReadPolicy) -> Scan:
     import cv2
 
     source = loaded.source
+    problem = _png_structure_problem(loaded.data)
+    if problem:
+        raise ScanReadError(source, problem)
     chunks = _png_chunks(loaded.data)
     ihdr = chunks.get(b"IHDR", b"")
     if len(ihdr) < 13:
@@ -115,7 +119,10 @@ def _png(loaded: LoadedFile, *, policy: ReadPolicy) -> Scan:
         source, height, width, 2 if depth == 16 else 1, policy=policy, samples=samples
     )
     buf = np.frombuffer(loaded.data, dtype=np.uint8)
-    pixels = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    try:
+        pixels = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:
+        raise ScanReadError(source, f"PNG could not be decoded: {exc}") from None
     if pixels is None:
         raise ScanReadError(source, "PNG could not be decoded (corrupt or truncated)")
     if pixels.ndim == 3 and pixels.shape[2] >= 3:  # OpenCV gives BGR(A); keep channel order honest
@@ -143,6 +150,27 @@ def _png(loaded: LoadedFile, *, policy: ReadPolicy) -> Scan:
         metadata=meta,
         extras=extras,
     )
+
+
+def _png_structure_problem(data: bytes | bytearray) -> str | None:
+    """Why libpng would fail (truncation, CRC of a critical chunk), checked before decoding so
+    the reason reaches the user as our error rather than libpng's stderr."""
+    pos = 8
+    view = memoryview(data)
+    while pos + 12 <= len(data):
+        (length,) = struct.unpack(">I", view[pos : pos + 4])
+        ctype = bytes(view[pos + 4 : pos + 8])
+        end = pos + 12 + length
+        if end > len(data):
+            return f"truncated PNG: {ctype.decode('latin-1')} chunk runs past the end of the file"
+        if ctype[:1].isupper():  # critical chunk: libpng refuses a bad CRC
+            (crc,) = struct.unpack(">I", view[end - 4 : end])
+            if zlib.crc32(view[pos + 4 : end - 4]) != crc:
+                return f"corrupt PNG: CRC mismatch in {ctype.decode('latin-1')} chunk"
+        if ctype == b"IEND":
+            return None
+        pos = end
+    return "truncated PNG: no IEND chunk"
 
 
 def _png_spacing(chunks: dict[bytes, bytes]) -> tuple[float, float] | None:
@@ -177,7 +205,7 @@ def _tiff(loaded: LoadedFile, *, policy: ReadPolicy) -> Scan:
 
     source = loaded.source
     try:
-        with tifffile.TiffFile(io.BytesIO(loaded.data)) as tif:
+        with quiet("tifffile"), tifffile.TiffFile(io.BytesIO(loaded.data)) as tif:
             if not tif.pages:
                 raise ScanReadError(source, "TIFF has no pages")
             page = tif.pages.first
@@ -197,7 +225,9 @@ def _tiff(loaded: LoadedFile, *, policy: ReadPolicy) -> Scan:
     except ScanReadError:
         raise
     except Exception as exc:  # tifffile raises many types for corrupt files
-        raise ScanReadError(source, f"TIFF could not be decoded: {exc}") from None
+        reason = " ".join(str(exc).split())[:200]
+        raise ScanReadError(source, f"TIFF could not be decoded: {reason}") from None
+
     bps = tags.get("BitsPerSample", pixels.dtype.itemsize * 8)
     bits = int(bps[0] if isinstance(bps, tuple) else bps)
     extras: dict[str, Any] = {"tiff_pages": n_pages}

@@ -97,3 +97,46 @@ def test_module_entry_point_help() -> None:
     )
     assert proc.returncode == 0
     assert "--json" in proc.stdout
+
+
+def _corrupt_jpeg_dicom(path: Path) -> Path:
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGLosslessSV1, generate_uid
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = JPEGLosslessSV1
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.501.2.1"
+    ds.SOPInstanceUID = generate_uid()
+    ds.Rows, ds.Columns, ds.SamplesPerPixel = 16, 16, 1
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PixelData = encapsulate([b"\xff\xd8not a jpeg\xff\xd9"])
+    ds["PixelData"].VR = "OB"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_decoder_failures_stay_one_line_without_traceback(png16: Path, tmp_path: Path) -> None:
+    """pydicom/libpng/tifffile log their own errors; the user sees only ours."""
+    if not EXE.exists():
+        pytest.skip(f"{EXE} not installed")
+    bad_jpeg = _corrupt_jpeg_dicom(tmp_path / "bad.dcm")
+    cut_png = tmp_path / "cut.png"
+    cut_png.write_bytes(png16.read_bytes()[:-20])
+    bad_tiff = tmp_path / "bad.tif"
+    bad_tiff.write_bytes(b"II*\x00\x08\x00\x00\x00\x01\x00\x02\x01\xc1\x00\x01\x00\x00\x00")
+    proc = subprocess.run(
+        [str(EXE), "info", str(bad_jpeg), str(cut_png), str(bad_tiff), str(png16)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    err = proc.stderr.splitlines()
+    assert len(err) == 3, proc.stderr
+    assert err[0].startswith(f"backscatter info: {bad_jpeg}: cannot decode pixel data (JPEG")
+    assert err[1].startswith(f"backscatter info: {cut_png}: truncated PNG")
+    assert err[2].startswith(f"backscatter info: {bad_tiff}: ")
+    assert proc.stdout.startswith(f"{png16}: PNG 2 x 3")
