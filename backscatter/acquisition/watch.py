@@ -5,6 +5,8 @@ A file counts as complete when its size and modification time have not changed f
 yielded at most once; files that fail to read are reported to ``on_error`` (default: a log
 warning) and skipped, so one bad file never stops the stream. Hidden files, sidecars and
 partial-download names (``.part``, ``.tmp``, ``.crdownload``, ``~``) are ignored.
+Raw exports: write the YAML sidecar before the data file, which is read once it settles.
+Writers that can should write to a temporary name and rename, which is always safe.
 """
 
 from __future__ import annotations
