@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pydicom import config
+from pydicom.datadict import tag_for_keyword
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
@@ -117,6 +120,17 @@ def lo(text: str) -> str:
     return text.replace("\\", "/")[:64]
 
 
+def set_uid(ds: Dataset, keyword: str, value: str) -> None:
+    """Set a UI element verbatim, without pydicom's value check.
+
+    References must copy a peer's UIDs exactly, and some devices zero-pad UID components.
+    """
+    tag = tag_for_keyword(keyword)
+    if tag is None:
+        raise KeyError(f"unknown DICOM keyword {keyword!r}")
+    ds[tag] = DataElement(tag, "UI", value, validation_mode=config.IGNORE)
+
+
 def base_dataset(
     *,
     sop_class_uid: str,
@@ -163,8 +177,8 @@ def base_dataset(
     ds.PatientSex = ""
     ds.DeviceSerialNumber = lo(md.serial or "")
     ds.SoftwareVersions = lo(f"backscatter {__version__}")
-    ds.StudyInstanceUID = study_uid
-    ds.SeriesInstanceUID = series_uid
+    set_uid(ds, "StudyInstanceUID", study_uid)
+    set_uid(ds, "SeriesInstanceUID", series_uid)
     ds.StudyID = lo(scan.scan_id)[:16]
     ds.SeriesNumber = series_number
     ds.InstanceNumber = 1

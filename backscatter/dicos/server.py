@@ -146,6 +146,7 @@ class DicosServer:
         handlers: list[Any] = [
             (evt.EVT_C_ECHO, self._on_echo),
             (evt.EVT_C_STORE, self._on_store),
+            (evt.EVT_ESTABLISHED, self._on_established),
             (evt.EVT_REJECTED, self._on_rejected),
             (evt.EVT_ABORTED, self._on_aborted),
             (evt.EVT_CONN_CLOSE, self._on_close),
@@ -215,24 +216,52 @@ class DicosServer:
         log.debug("C-ECHO from %s", _peer(event))
         return STATUS_SUCCESS
 
+    def _on_established(self, event: Any) -> None:
+        refused = sorted({str(c.abstract_syntax) for c in event.assoc.rejected_contexts})
+        if refused:
+            log.warning(
+                "association from %s: SOP classes %s not supported (contexts refused)",
+                _peer(event),
+                ", ".join(refused),
+            )
+
     def _on_rejected(self, event: Any) -> None:
+        self._first_report(event)
         log.warning("association from %s rejected (calling AE title not allowed)", _peer(event))
 
+    @staticmethod
+    def _first_report(event: Any) -> bool:
+        """True once per association: an abort and the closed socket are one incident."""
+        if getattr(event.assoc, "_backscatter_reported", False):
+            return False
+        event.assoc._backscatter_reported = True
+        return True
+
     def _on_aborted(self, event: Any) -> None:
-        log.warning("association from %s aborted; nothing partial was written", _peer(event))
+        if self._first_report(event):
+            log.warning("association from %s aborted; nothing partial was written", _peer(event))
 
     def _on_close(self, event: Any) -> None:
         assoc = event.assoc
-        if assoc.is_established and not (assoc.is_released or assoc.is_aborted):
+        if assoc.is_released or assoc.is_rejected or not self._first_report(event):
+            return
+        if not assoc.is_established:
+            addr = getattr(assoc.requestor, "address", "?")
+            log.warning("connection from %s closed before an association was made", addr)
+        else:
             log.warning(
                 "connection from %s closed without release (peer disconnected); "
                 "nothing partial was written",
                 _peer(event),
             )
 
-    def _refuse(self, event: Any, code: int, reason: str) -> Dataset:
+    def _refuse(self, event: Any, code: int, reason: str, detail: str = "") -> Dataset:
+        """One log line, and a status whose ErrorComment (64 chars at most) is ``reason``."""
         self.refused += 1
-        log.warning("refused C-STORE from %s: %s (status 0x%04X)", _peer(event), reason, code)
+        more = f" ({detail})" if detail else ""
+        log.warning(
+            "refused C-STORE from %s: %s%s (status 0x%04X)", _peer(event), reason, more, code
+        )
         return _status(code, reason)
 
     def _on_store(self, event: Any) -> Dataset | int:
@@ -259,13 +288,15 @@ class DicosServer:
                 study = ds.get("StudyInstanceUID")
                 series = ds.get("SeriesInstanceUID")
         except Exception as exc:
-            return self._refuse(event, STATUS_CANNOT_UNDERSTAND, f"undecodable dataset: {exc}")
+            return self._refuse(event, STATUS_CANNOT_UNDERSTAND, "undecodable dataset", str(exc))
         if raw_uid is None or not str(raw_uid).strip():
             return self._refuse(event, STATUS_CANNOT_UNDERSTAND, "missing SOP Instance UID")
         try:
             uid = safe_uid(str(raw_uid))
         except InvalidUIDError as exc:
-            return self._refuse(event, STATUS_CANNOT_UNDERSTAND, f"invalid SOP Instance UID: {exc}")
+            return self._refuse(
+                event, STATUS_CANNOT_UNDERSTAND, "invalid SOP Instance UID", str(exc)
+            )
         if sop_class != context_class:
             return self._refuse(
                 event,
@@ -278,7 +309,7 @@ class DicosServer:
         try:
             self._write_raw(event, path)
         except OSError as exc:
-            return self._refuse(event, STATUS_REFUSED_OUT_OF_RESOURCES, f"write failed: {exc}")
+            return self._refuse(event, STATUS_REFUSED_OUT_OF_RESOURCES, "write failed", str(exc))
         self.stored += 1
         peer = _peer(event)
         log.info("stored %s (%s) from %s", path.name, object_type(sop_class), peer)

@@ -30,6 +30,7 @@ from backscatter.dicos.content import (
     lo,
     save_atomic,
     scan_uids,
+    set_uid,
 )
 from backscatter.dicos.enum import (
     AbilityAssessment,
@@ -93,8 +94,8 @@ def pto_item(
     item.PotentialThreatObjectID = int(pto_id)
     rep = Dataset()
     referenced = Dataset()
-    referenced.ReferencedSOPClassUID = ref.sop_class_uid
-    referenced.ReferencedSOPInstanceUID = ref.sop_instance_uid
+    set_uid(referenced, "ReferencedSOPClassUID", ref.sop_class_uid)
+    set_uid(referenced, "ReferencedSOPInstanceUID", ref.sop_instance_uid)
     rep.ReferencedInstanceSequence = DicomSequence([referenced])
     roi = Dataset()
     roi.ThreatROIBase = [x0, y0, 0.0]
@@ -270,7 +271,7 @@ def write_ground_truth_tdr(
 def _tdr_ref(uid: str) -> Dataset:
     ref = Dataset()
     ref.ReferencedSOPClassUID = DICOS_TDR
-    ref.ReferencedSOPInstanceUID = uid
+    set_uid(ref, "ReferencedSOPInstanceUID", uid)
     return ref
 
 
@@ -303,8 +304,8 @@ def write_operator_tdr(
     try:
         verdict = AlarmDecision(str(decision))
     except ValueError:
-        known = ", ".join(d.value for d in AlarmDecision)
-        reason = f"decision: expected one of {known}, got {decision!r}"
+        names = ", ".join(d.value for d in AlarmDecision)
+        reason = f"decision: expected one of {names}, got {decision!r}"
         raise DicosWriteError(path, reason) from None
     source = machine_tdr if isinstance(machine_tdr, TDR) else read_tdr(machine_tdr)
     machine = pydicom.dcmread(source.path)
