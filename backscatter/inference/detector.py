@@ -164,7 +164,7 @@ class Detector:
                     f"got a {rows}x{cols} scan (use tiling)"
                 )
             return [Tile(0, 0, rows, cols)]
-        return tile_grid(shape, tile=size, overlap=self.tile.overlap)
+        return tile_grid(shape, tile=size, overlap=self.tile.overlap, stride=self.spec.stride)
 
     def _padded_shape(self, rows: int, cols: int) -> tuple[int, int]:
         if self.fixed_hw is not None:

@@ -1,9 +1,10 @@
 """Sliced inference for scans larger than the model input.
 
 Tiles all share one shape so they run as one batch. Along an axis that fits in one tile the
-tile covers the whole axis; otherwise tiles of the nominal size overlap by at least
-``overlap`` pixels and the last one ends flush with the scan edge. A scan that fits in one
-tile therefore yields exactly one tile equal to the whole scan, i.e. the untiled result.
+tile covers the whole axis; otherwise the fewest tiles of at most the nominal size that
+overlap by at least ``overlap`` pixels, shrunk to cover the axis evenly (the last one flush
+with the scan edge). A scan that fits in one tile therefore yields exactly one tile equal to
+the whole scan, i.e. the untiled result.
 
 Merging: a tile sees an object cut by its border as a partial box, and an object inside an
 overlap strip twice. Boxes of the same class from *different* tiles are merged into their
@@ -31,27 +32,33 @@ class Tile:
     cols: int
 
 
-def _starts(length: int, tile: int, overlap: int) -> list[int]:
+def _axis(length: int, tile: int, overlap: int, stride: int) -> tuple[int, list[int]]:
+    """Tile length and start positions along one axis.
+
+    The fewest tiles of at most ``tile`` that overlap by at least ``overlap``; their length is
+    then shrunk (to a multiple of ``stride``) so they cover the axis evenly, wasting no work.
+    """
     if length <= tile:
-        return [0]
+        return length, [0]
     step = tile - overlap
     if step < 1:
         raise ValueError(f"overlap: expected < tile size {tile}, got {overlap}")
-    n = math.ceil((length - tile) / step) + 1
-    return [int(round(v)) for v in np.linspace(0, length - tile, n)]
+    n = math.ceil((length - overlap) / step)
+    size = math.ceil((length + (n - 1) * overlap) / n)
+    size = min(tile, size + (-size) % stride)
+    return size, [int(round(v)) for v in np.linspace(0, length - size, n)]
 
 
-def tile_grid(shape: tuple[int, int], *, tile: tuple[int, int], overlap: int) -> list[Tile]:
+def tile_grid(
+    shape: tuple[int, int], *, tile: tuple[int, int], overlap: int, stride: int = 1
+) -> list[Tile]:
     """Row-major tiles covering a ``(rows, cols)`` scan; every tile has the same shape."""
     rows, cols = shape
     if overlap < 0:
         raise ValueError(f"overlap: expected >= 0, got {overlap}")
-    th, tw = min(rows, tile[0]), min(cols, tile[1])
-    return [
-        Tile(y0, x0, th, tw)
-        for y0 in _starts(rows, tile[0], overlap)
-        for x0 in _starts(cols, tile[1], overlap)
-    ]
+    th, ys = _axis(rows, tile[0], overlap, stride)
+    tw, xs = _axis(cols, tile[1], overlap, stride)
+    return [Tile(y0, x0, th, tw) for y0 in ys for x0 in xs]
 
 
 def inner_edge_flags(

@@ -21,12 +21,17 @@ from .conftest import blob_scan
     cols=st.integers(1, 3000),
     tile=st.integers(32, 700),
     overlap=st.integers(0, 31),
+    stride=st.sampled_from([1, 8, 32]),
 )
 def test_grid_covers_the_scan_with_equal_tiles_and_the_overlap(
-    rows: int, cols: int, tile: int, overlap: int
+    rows: int, cols: int, tile: int, overlap: int, stride: int
 ) -> None:
-    tiles = tile_grid((rows, cols), tile=(tile, tile), overlap=overlap)
+    tile -= tile % stride
+    tiles = tile_grid((rows, cols), tile=(tile, tile), overlap=overlap, stride=stride)
     assert len({(t.rows, t.cols) for t in tiles}) == 1
+    assert tiles[0].rows <= tile and tiles[0].cols <= tile
+    n_min = 1 if cols <= tile else -(-(cols - overlap) // (tile - overlap))
+    assert len({t.x0 for t in tiles}) == n_min  # no more tiles than needed
     covered = np.zeros((rows, cols), bool)
     for t in tiles:
         assert t.y0 >= 0 and t.x0 >= 0 and t.y0 + t.rows <= rows and t.x0 + t.cols <= cols
@@ -39,6 +44,13 @@ def test_grid_covers_the_scan_with_equal_tiles_and_the_overlap(
 
 def test_scan_that_fits_is_one_tile_equal_to_the_scan() -> None:
     assert tile_grid((100, 128), tile=(128, 128), overlap=32) == [Tile(0, 0, 100, 128)]
+
+
+def test_van_scan_tiles_shrink_to_cover_evenly() -> None:
+    tiles = tile_grid((2048, 4096), tile=(512, 512), overlap=64, stride=32)
+    assert (tiles[0].rows, tiles[0].cols) == (480, 512)  # 5 x 9 tiles, not 5 x 512 rows
+    assert len(tiles) == 45
+    assert tiles[-1].y0 + tiles[-1].rows == 2048 and tiles[-1].x0 + tiles[-1].cols == 4096
 
 
 def test_scan_within_one_tile_gives_exactly_the_untiled_result(blob_model: Path) -> None:

@@ -1,0 +1,174 @@
+"""Pipeline speed: end-to-end `detect` throughput against bare ``InferenceSession.run``.
+
+Figures printed, nothing asserted. In one run, on the same detector session and threads:
+
+1. bare: ``session.run`` on pre-normalised 512 x 512 batches of one (the ceiling);
+2. end to end: ``screen()`` (the `backscatter detect` pipeline: read PNG -> normalise ->
+   run -> decode -> results.jsonl fsynced + COCO) over N simulated 512 x 512 scans on disk;
+   ratio = end-to-end scans/s / bare runs/s (target >= 0.85);
+3. one 4096 x 2048 (cols x rows) van scan, tiled: median wall time of ``det(scan)`` (<= 0.6 s);
+4. GPU only: batch throughput with and without IO binding, and FP16 (skipped on CPU).
+
+    .venv/bin/python bench/pipeline_speed.py [--model M] [--scans 500] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from backscatter.inference.detector import Detector, TileOptions
+from backscatter.inference.preprocess import normalise, pad_to_stride
+from backscatter.inference.screening import screen
+from backscatter.scan import Scan
+
+
+def simulated(uri: str, count: int) -> list[Scan]:
+    from backscatter.acquisition.sources import open_source
+
+    src = open_source(uri)
+    try:
+        it = iter(src)
+        return [next(it) for _ in range(count)]
+    finally:
+        src.close()
+
+
+def write_scans(folder: Path, n: int, unique: int, *, seed: int) -> None:
+    """``n`` distinct 16-bit PNGs from ``unique`` simulated scenes (rolled copies)."""
+    uri = f"sim://handheld?seed={seed}&count={unique}&size=512x512&realtime=0"
+    base = simulated(uri, unique)
+    for i in range(n):
+        s = base[i % unique]
+        px = np.roll(s.pixels, shift=(i // unique) * 7, axis=1)
+        cv2.imwrite(str(folder / f"scan_{i:04d}.png"), px)
+
+
+def bare_rate(det: Detector, scans: list[Scan], runs: int) -> float:
+    inputs = [
+        pad_to_stride(
+            normalise(s.pixels, bits_stored=s.bits_stored, spec=det.spec), stride=det.spec.stride
+        )[None, None]
+        for s in scans
+    ]
+    names = ["boxes", "scores", "labels"]
+    for x in inputs[:3]:
+        det.session.run(names, {"image": x})
+    t0 = time.perf_counter()
+    for i in range(runs):
+        det.session.run(names, {"image": inputs[i % len(inputs)]})
+    return runs / (time.perf_counter() - t0)
+
+
+def end_to_end(det: Detector, folder: Path, outputs: tuple[str, ...]) -> tuple[float, dict]:
+    with tempfile.TemporaryDirectory(prefix="bench-out-") as out:
+        summary = screen([str(folder)], out, detector=det, outputs=outputs)
+    return summary.done / summary.wall_s, summary.stage_ms
+
+
+def tiled(det: Detector, repeats: int) -> tuple[float, int]:
+    scan = simulated("sim://van?seed=3&count=1&size=2048x4096&realtime=0", 1)[0]
+    det(scan)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        dets = det(scan)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), int(dets.extras["tiles"])
+
+
+def gpu_part(det: Detector, model: str | None) -> None:
+    if not det.info.on_gpu:
+        print("gpu: skipped (no GPU provider here; ONNX Runtime runs on cpu)")
+        return
+    import onnxruntime as ort  # pragma: no cover - GPU machines only
+
+    x = np.random.default_rng(0).random((16, 1, 512, 512), dtype=np.float32)
+    names = ["boxes", "scores", "labels"]
+
+    def rate(fn: object, n: int = 20) -> float:
+        for _ in range(3):
+            fn()  # type: ignore[operator]
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()  # type: ignore[operator]
+        return n * x.shape[0] / (time.perf_counter() - t0)
+
+    plain = rate(lambda: det.session.run(names, {"image": x}))
+    bound = rate(lambda: det.run_batch(x))
+    print(f"gpu batch 16: {plain:.0f} scans/s plain run, {bound:.0f} scans/s with IO binding")
+    try:
+        import onnx
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+
+        half = convert_float_to_float16(onnx.load(str(det.card.onnx_path)), keep_io_types=True)
+        sess = ort.InferenceSession(half.SerializeToString(), providers=det.session.get_providers())
+        fp16 = rate(lambda: sess.run(names, {"image": x}))
+        print(f"gpu batch 16 fp16: {fp16:.0f} scans/s")
+    except Exception as exc:
+        print(f"gpu fp16: skipped ({exc})")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--provider", default=None)
+    ap.add_argument("--scans", type=int, default=500)
+    ap.add_argument("--unique", type=int, default=50, help="distinct simulated scenes")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--tile-size", type=int, default=None)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=5, help="alternating bare / end-to-end rounds")
+    args = ap.parse_args()
+
+    tile = TileOptions(size=(args.tile_size, args.tile_size) if args.tile_size else None)
+    det = Detector.load(args.model, args.provider, threads=args.threads, tile=tile)
+    print(f"model {det.model_id} on {det.provider}, {args.threads} threads, cpus {os.cpu_count()}")
+    rounds = max(1, args.rounds)
+    per_round = max(1, args.scans // rounds)
+    with tempfile.TemporaryDirectory(prefix="bench-scans-") as tmp:
+        folders = [Path(tmp) / f"r{r}" for r in range(rounds)]
+        for r, folder in enumerate(folders):
+            folder.mkdir()
+            write_scans(folder, per_round, min(args.unique, per_round), seed=11 + r)
+        sample = simulated("sim://handheld?seed=11&count=8&size=512x512&realtime=0", 8)
+        # the machine is shared: alternate bare and end-to-end so both see the same load
+        bare_rates, e2e_rates, ratios = [], [], []
+        stages: dict[str, float] = {}
+        for folder in folders:
+            b0 = bare_rate(det, sample, max(20, per_round // 3))
+            e2e, st = end_to_end(det, folder, ("coco",))
+            b1 = bare_rate(det, sample, max(20, per_round // 3))
+            bare_rates.append((b0 + b1) / 2)
+            e2e_rates.append(e2e)
+            ratios.append(e2e / bare_rates[-1])
+            for k, v in st.items():
+                stages[k] = stages.get(k, 0.0) + v
+        bare = statistics.median(bare_rates)
+        print(f"bare session.run 512x512: {bare:.1f} runs/s (median of {rounds} rounds)")
+        print(
+            f"end-to-end detect over {per_round * rounds} PNG scans: "
+            f"{statistics.median(e2e_rates):.1f} scans/s"
+        )
+        print(
+            f"ratio end-to-end / bare: {statistics.median(ratios):.3f} median, "
+            f"{sum(e2e_rates) / sum(bare_rates):.3f} pooled  (target >= 0.85); "
+            f"per round {', '.join(f'{r:.2f}' for r in ratios)}"
+        )
+        busy = ", ".join(f"{k} {v / (per_round * rounds):.2f}" for k, v in stages.items())
+        print(f"stage busy ms per scan: {busy}")
+    med, n_tiles = tiled(det, args.repeats)
+    print(f"tiled 4096x2048 scan: {med:.3f} s median of {args.repeats} ({n_tiles} tiles)"
+          "  (target <= 0.6 s)")  # fmt: skip
+    gpu_part(det, args.model)
+
+
+if __name__ == "__main__":
+    main()
