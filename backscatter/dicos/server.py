@@ -111,6 +111,8 @@ class _Job:
     study: str | None
     series: str | None
     calling_ae: str
+    #: read as a Scan (detect, TDR, on_received); else only forward
+    read: bool
 
 
 class DicosServer:
@@ -313,19 +315,21 @@ class DicosServer:
         self.stored += 1
         peer = _peer(event)
         log.info("stored %s (%s) from %s", path.name, object_type(sop_class), peer)
-        if sop_class in IMAGE_2D_CLASSES:
+        cfg = self.config
+        is_image = sop_class in IMAGE_2D_CLASSES
+        read_it = is_image and (cfg.detect is not None or cfg.on_received is not None)
+        if read_it or cfg.forward is not None:
             job = _Job(
                 path,
                 ImageRef(sop_class, uid),
                 str(study) if study else None,
                 str(series) if series else None,
                 peer,
+                read_it,
             )
             with self._lock:
                 self._pending += 1
             self._jobs.put(job)
-        elif self.config.forward is not None:
-            self._forward([path])
         return STATUS_SUCCESS
 
     def _write_raw(self, event: Any, path: Path) -> None:
@@ -358,6 +362,9 @@ class DicosServer:
 
     def _process(self, job: _Job) -> None:
         cfg = self.config
+        if not job.read:
+            self._forward([job.path])
+            return
         try:
             scan = read_received(job.path, image=job.image, study=job.study, series=job.series)
         except READ_ERRORS as exc:

@@ -1,0 +1,217 @@
+"""Receiver options: TLS, forwarding, the dicom:// frame source, and the ``serve`` CLI."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from backscatter.acquisition.sources import open_source
+from backscatter.dicos.dx import write_dx
+from backscatter.dicos.received import ForwardTarget, stored_name
+from backscatter.dicos.server import DicosServer, ServerConfig
+from backscatter.dicos.tdr import read_tdr
+from backscatter.dicos.uids import DICOS_DX_PROCESSING, DICOS_TDR
+
+from .conftest import make_scan, need, threshold_detector
+from .peers import associate
+
+VERIFICATION = "1.2.840.10008.1.1"
+
+
+def _send(port: int, paths: list[Path], **kw: object) -> list[int]:
+    assoc = associate(port, [DICOS_DX_PROCESSING, VERIFICATION], **kw)
+    assert assoc.is_established
+    try:
+        return [int(assoc.send_c_store(pydicom.dcmread(p)).Status) for p in paths]
+    finally:
+        assoc.release()
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl not installed")
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = d / "cert.pem", d / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+        + ["-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1"]
+        + ["-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def test_tls(tmp_path: Path, certificate: tuple[Path, Path]) -> None:
+    cert, key = certificate
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    client_ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(cert))
+    write_dx(make_scan(1), tmp_path / "a.dcm")
+    cfg = ServerConfig(out_dir=tmp_path / "in", port=0, ssl_context=server_ctx)
+    with DicosServer(cfg) as srv:
+        assert _send(srv.port, [tmp_path / "a.dcm"], tls_args=(client_ctx, "localhost")) == [0]
+        plain = associate(srv.port, [VERIFICATION])
+        assert not plain.is_established
+    assert len(list((tmp_path / "in").glob("DX_*.dcm"))) == 1
+
+
+def test_forward_copies_image_and_tdr(tmp_path: Path) -> None:
+    dest_cfg = ServerConfig(out_dir=tmp_path / "dest", port=0, ae_title="ARCHIVE")
+    with DicosServer(dest_cfg) as dest:
+        cfg = ServerConfig(
+            out_dir=tmp_path / "in",
+            port=0,
+            detect=threshold_detector(),
+            forward=ForwardTarget("127.0.0.1", dest.port, "ARCHIVE"),
+        )
+        with DicosServer(cfg) as srv:
+            uid = write_dx(make_scan(2), tmp_path / "a.dcm")
+            assert _send(srv.port, [tmp_path / "a.dcm"]) == [0]
+            assert srv.wait_idle(30)
+        assert dest.wait_idle(30)
+        got = sorted(p.name for p in dest.out_dir.iterdir())
+    tdrs = [n for n in got if n.startswith("TDR_")]
+    assert stored_name(DICOS_DX_PROCESSING, uid) in got and len(tdrs) == 1
+    forwarded = read_tdr(dest.out_dir / tdrs[0])
+    assert forwarded.image_refs[0].sop_instance_uid == uid
+    assert pydicom.dcmread(dest.out_dir / tdrs[0]).SOPClassUID == DICOS_TDR
+
+
+@pytest.mark.parametrize("text", ["host:104", "h:x:AE", ":104:AE", "h:104:" + "A" * 17])
+def test_forward_target_parse_errors(text: str) -> None:
+    with pytest.raises(ValueError, match="forward target"):
+        ForwardTarget.parse(text)
+
+
+def test_forward_target_parse() -> None:
+    assert ForwardTarget.parse("pacs.local:104:STORE") == ForwardTarget("pacs.local", 104, "STORE")
+
+
+def test_dicom_uri_source_yields_scans(tmp_path: Path) -> None:
+    scans = [make_scan(10 + i) for i in range(2)]
+    paths = [tmp_path / f"{i}.dcm" for i in range(2)]
+    for scan, path in zip(scans, paths, strict=True):
+        write_dx(scan, path)
+    source = open_source(f"dicom://127.0.0.1:0?ae=GATE&out={tmp_path / 'in'}")
+    try:
+        port = source.port  # type: ignore[attr-defined]
+        assoc = associate(port, [DICOS_DX_PROCESSING])
+        assert assoc.is_established
+        for p in paths:
+            assert assoc.send_c_store(pydicom.dcmread(p)).Status == 0
+        assoc.release()
+        it = iter(source)
+        received = [next(it), next(it)]
+    finally:
+        source.close()
+    for scan, got in zip(scans, received, strict=True):
+        np.testing.assert_array_equal(got.pixels, scan.pixels)
+        assert Path(got.extras["received_path"]).parent == tmp_path / "in"
+        assert got.extras["calling_ae"].startswith("TESTSCU@")
+    assert list(source) == []
+
+
+@pytest.mark.parametrize(
+    ("uri", "reason"),
+    [
+        ("dicom://:11112?colour=red", "unknown parameters"),
+        ("dicom://:11112?ae=" + "A" * 17, "ae: expected 1..16"),
+        ("dicom://:99999", "bad port"),
+    ],
+)
+def test_dicom_uri_errors(uri: str, reason: str) -> None:
+    from backscatter.acquisition.errors import ScanAccessError
+
+    with pytest.raises(ScanAccessError, match=reason):
+        open_source(uri)
+
+
+def _start_cli(out: Path, *extra: str) -> tuple[subprocess.Popen[str], int, str]:
+    """Start ``backscatter serve`` on a free port; returns the process, port and startup lines."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backscatter", "serve", "--host", "127.0.0.1", "--port", "0"]
+        + ["--out", str(out), *extra],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 60
+    seen = []
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        seen.append(line)
+        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+        if m:
+            return proc, int(m.group(1)), "".join(seen)
+        if proc.poll() is not None:
+            break
+    proc.kill()
+    raise AssertionError(f"serve did not start: {''.join(seen)}")
+
+
+def _stop_cli(proc: subprocess.Popen[str]) -> tuple[int, str]:
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    return proc.returncode, err
+
+
+def test_serve_cli_with_dcmtk_peers(tmp_path: Path) -> None:
+    blob = pytest.importorskip("inference.blob_model")
+    model = blob.write_blob_model(tmp_path / "models")
+    echoscu, storescu = need("echoscu"), need("storescu")
+    files = []
+    for i in range(3):
+        files.append(tmp_path / f"{i}.dcm")
+        write_dx(make_scan(20 + i), files[-1])
+    out = tmp_path / "in"
+    proc, port, startup = _start_cli(out, "--model", str(model), "--ae-title", "GATE")
+    assert "detector blob:1:" in startup and "on cpu" in startup
+    try:
+        base = ["-aec", "GATE", "127.0.0.1", str(port)]
+        assert subprocess.run([echoscu, *base], capture_output=True, timeout=30).returncode == 0
+        res = subprocess.run(
+            [storescu, "-R", *base, *map(str, files)], capture_output=True, timeout=60
+        )
+        assert res.returncode == 0, res.stderr
+        deadline = time.monotonic() + 60
+        while len(list(out.glob("*.tdr.dcm"))) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        code, err = _stop_cli(proc)
+    assert code == 130
+    assert "Traceback" not in err
+    tdrs = sorted(out.glob("*.tdr.dcm"))
+    assert len(tdrs) == 3
+    for t in tdrs:
+        tdr = read_tdr(t)
+        assert tdr.algorithm[0].startswith("blob:1:")
+        assert len(tdr.detections) >= 1 and tdr.alarm_decision == "ALARM"
+
+
+def test_serve_cli_refuses_bad_options(tmp_path: Path) -> None:
+    res = subprocess.run(
+        [sys.executable, "-m", "backscatter", "serve", "--out", str(tmp_path), "--no-detect"]
+        + ["--forward", "nowhere"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines()[-1].startswith("backscatter serve: error: forward")
+    assert "Traceback" not in res.stderr
