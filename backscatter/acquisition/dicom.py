@@ -29,7 +29,7 @@ from backscatter.acquisition._common import (
     supported_dtype,
 )
 from backscatter.acquisition.errors import ScanReadError
-from backscatter.acquisition.policy import DECODER_PLUGINS, DEFAULT_POLICY, ReadPolicy
+from backscatter.acquisition.policy import AUTO_PLUGINS, DEFAULT_POLICY, ReadPolicy
 from backscatter.scan import AcquisitionMetadata, Scan
 
 log = logging.getLogger(__name__)
@@ -237,14 +237,21 @@ def _standard_pixels(ds: Any, source: str, *, policy: ReadPolicy) -> tuple[np.nd
     plugin = ""
     if uid.is_compressed:
         plugins = decoder.available_plugins
-        wanted = [policy.decoding_plugin] if policy.decoding_plugin else list(DECODER_PLUGINS)
+        wanted = [policy.decoding_plugin] if policy.decoding_plugin else list(AUTO_PLUGINS)
         plugin = next((p for p in wanted if p in plugins), "")
+        if not plugin:
+            raise ScanReadError(
+                source,
+                f"no allowed decoder for {uid.name}: policy wants {' or '.join(wanted)}, "
+                f"installed: {', '.join(plugins)} (gdcm runs only with "
+                "ReadPolicy(decoding_plugin='gdcm'): it can abort on corrupt data)",
+            )
     else:
         _check_native_length(ds, source)
     try:
         if plugin:
             ds.pixel_array_options(decoding_plugin=plugin)
-        return np.asarray(ds.pixel_array), plugin or ("auto" if uid.is_compressed else "native")
+        return np.asarray(ds.pixel_array), plugin or "native"
     except (ValueError, RuntimeError, NotImplementedError, AttributeError, TypeError) as exc:
         first = " ".join(str(exc).split())[:300] or type(exc).__name__
         raise ScanReadError(source, f"cannot decode pixel data ({uid.name}): {first}") from None

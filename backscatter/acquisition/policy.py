@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: JPEG decoders pydicom may use, in the order we prefer them (chosen by bench/read_speed.py)
-DECODER_PLUGINS: tuple[str, ...] = ("pylibjpeg", "gdcm")
+#: pydicom decoding plugins a policy may name explicitly
+DECODER_PLUGINS: tuple[str, ...] = ("pylibjpeg", "gdcm", "pydicom", "pyjpegls", "pillow")
+
+#: plugins used when the policy names none, in order. pylibjpeg was chosen by
+#: bench/read_speed.py: gdcm decodes JPEG Lossless about as fast, but on corrupt JPEG streams it
+#: prints to stderr and can abort the whole process (``--fuzz``), so it runs only when asked for.
+AUTO_PLUGINS: tuple[str, ...] = ("pylibjpeg", "pydicom", "pyjpegls", "pillow")
 
 
 @dataclass(frozen=True)
@@ -16,8 +21,8 @@ class ReadPolicy:
     checked from the header *before* anything is allocated; ``max_file_bytes`` caps the file
     read into memory. ``recover_quirks`` lets readers repair known vendor quirks (e.g. the
     DICOS V02A OD length without reserved bytes) instead of refusing the file.
-    ``decoding_plugin`` names the pydicom plugin to prefer for compressed DICOM
-    ("" = the project's choice, :data:`DECODER_PLUGINS` order).
+    ``decoding_plugin`` names the pydicom plugin for compressed DICOM
+    ("" = the first available of :data:`AUTO_PLUGINS`).
     """
 
     max_pixel_bytes: int = 2 * 1024**3

@@ -98,6 +98,7 @@ def test_sample_metadata_units(samples: Path) -> None:
     assert scan.metadata.model == "Device Manufacturer Model Name"
     assert scan.metadata.acquisition_time is not None
     assert scan.extras["transfer_syntax_uid"] == "1.2.840.10008.1.2.4.70"
+    assert scan.extras["decoder"] == "pylibjpeg"  # never gdcm unless a policy asks for it
 
 
 def test_jpeg_lossless_sample_decodes_the_same_with_both_decoders(samples: Path) -> None:
