@@ -12,7 +12,7 @@ import queue
 import tempfile
 import threading
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,30 +21,36 @@ from backscatter.acquisition.sources import register_scheme
 from backscatter.scan import Scan
 
 
-def parse_dicom_uri(uri: str) -> dict[str, object]:
-    """Settings of a ``dicom://host:port?ae=..&out=..&allow=..`` URI (host "" = all)."""
-    parts = urlsplit(uri)
-    if parts.scheme.lower() != "dicom":
-        raise ScanAccessError(uri, "expected a dicom://[host]:port URI")
-    try:
-        port = parts.port if parts.port is not None else 11112
-    except ValueError as exc:
-        raise ScanAccessError(uri, f"bad port ({exc})") from None
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    unknown = set(query) - {"ae", "out", "allow"}
-    if unknown:
-        raise ScanAccessError(uri, f"unknown parameters {sorted(unknown)} (known: ae, out, allow)")
-    ae = query.get("ae", "BACKSCATTER")
-    if not ae.strip() or len(ae) > 16:
-        raise ScanAccessError(uri, f"ae: expected 1..16 characters, got {ae!r}")
-    allow = frozenset(a for a in query.get("allow", "").split(",") if a) or None
-    return {
-        "host": parts.hostname or "0.0.0.0",
-        "port": port,
-        "ae": ae,
-        "out": query.get("out"),
-        "allow": allow,
-    }
+@dataclass(frozen=True)
+class DicomURI:
+    """Settings of a ``dicom://host:port?ae=..&out=..&allow=..`` URI."""
+
+    host: str = "0.0.0.0"
+    port: int = 11112
+    ae_title: str = "BACKSCATTER"
+    out: str | None = None
+    allow: frozenset[str] | None = None
+
+    @classmethod
+    def parse(cls, uri: str) -> DicomURI:
+        parts = urlsplit(uri)
+        if parts.scheme.lower() != "dicom":
+            raise ScanAccessError(uri, "expected a dicom://[host]:port URI")
+        try:
+            port = parts.port if parts.port is not None else 11112
+        except ValueError as exc:
+            raise ScanAccessError(uri, f"bad port ({exc})") from None
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        unknown = set(query) - {"ae", "out", "allow"}
+        if unknown:
+            raise ScanAccessError(
+                uri, f"unknown parameters {sorted(unknown)} (known: ae, out, allow)"
+            )
+        ae = query.get("ae", "BACKSCATTER")
+        if not ae.strip() or len(ae) > 16:
+            raise ScanAccessError(uri, f"ae: expected 1..16 characters, got {ae!r}")
+        allow = frozenset(a for a in query.get("allow", "").split(",") if a) or None
+        return cls(parts.hostname or "0.0.0.0", port, ae, query.get("out"), allow)
 
 
 class DicomReceiverSource:
@@ -54,8 +60,8 @@ class DicomReceiverSource:
         from backscatter.dicos.received import Received
         from backscatter.dicos.server import DicosServer, ServerConfig
 
-        settings = parse_dicom_uri(uri)
-        out = settings["out"] or tempfile.mkdtemp(prefix="backscatter-dicom-")
+        settings = DicomURI.parse(uri)
+        out = settings.out or tempfile.mkdtemp(prefix="backscatter-dicom-")
         self.uri = uri
         self._queue: queue.Queue[Scan | None] = queue.Queue()
         self._closed = threading.Event()
@@ -66,11 +72,11 @@ class DicomReceiverSource:
             self._queue.put(replace(item.scan, extras=extras))
 
         config = ServerConfig(
-            out_dir=Path(str(out)),
-            host=str(settings["host"]),
-            port=int(str(settings["port"])),
-            ae_title=str(settings["ae"]),
-            allow=settings["allow"],  # type: ignore[arg-type]
+            out_dir=Path(out),
+            host=settings.host,
+            port=settings.port,
+            ae_title=settings.ae_title,
+            allow=settings.allow,
             on_received=on_received,
         )
         try:

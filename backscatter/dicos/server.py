@@ -19,7 +19,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +75,8 @@ class ServerConfig:
     ssl_context: ssl.SSLContext | None = None
     #: called from the worker thread for each processed image
     on_received: Callable[[Received], None] | None = None
+    #: images waiting for the worker before the C-STORE handler blocks (back-pressure)
     queue_size: int = 64
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _register_storage_classes() -> None:

@@ -132,3 +132,29 @@ def test_allow_list(tmp_path: Path, scu_ae: str) -> None:
         if allowed:
             assoc.release()
     assert allowed == (scu_ae == "SCANNER1")
+
+
+def test_malformed_sample_bytes_are_stored_as_sent(server: DicosServer, samples: Path) -> None:
+    """The V02A uint64 DX (OD length without reserved bytes) defeats storescu's parser, but a
+    peer that sends the file's bytes verbatim gets them stored verbatim: our reader recovers
+    the pixels from the received file exactly as from the original."""
+    from .peers import raw_c_store
+
+    source = samples / "V02A_Data/V02A_NewDataTypes/DX/DX_unsigned64.dcs"
+    data = source.read_bytes()
+    meta_len = int.from_bytes(data[140:144], "little")  # (0002,0000) UL value
+    body = data[144 + meta_len :]
+    sop_class, uid = _meta(source)
+    assoc = associate(server.port, [sop_class])
+    try:
+        status = raw_c_store(assoc, body, sop_class, uid)
+    finally:
+        assoc.release()
+    assert status.Status == 0
+    assert server.wait_idle(30)
+    got = server.out_dir / stored_name(sop_class, uid)
+    assert got.read_bytes().endswith(body)
+    original = open_scan(source)
+    assert original.pixels.dtype == np.uint64
+    np.testing.assert_array_equal(open_scan(got).pixels, original.pixels)
+    assert got.with_name(got.name.replace(".dcm", ".tdr.dcm")).exists()
