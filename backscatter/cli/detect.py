@@ -22,14 +22,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--tile", choices=("auto", "off"), default="auto", help="tile large scans")
     p.add_argument("--workers", type=int, default=1, help="detector workers (threads or Ray)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads per detector")
+    p.add_argument(
+        "--threads", type=int, default=None, help="CPU threads per detector (default: CPUs/workers)"
+    )
     p.add_argument(
         "--outputs",
         default="coco,overlay,tdr,dx",
         help="comma list of extra outputs: coco, overlay, tdr, dx ('' for results.jsonl only)",
     )
     p.add_argument(
-        "--count", type=int, default=10, help="scans to take from each URI source (default 10)"
+        "--count",
+        type=int,
+        default=None,
+        help="at most N scans from each URI source (default: all it gives; sim://...&count=N)",
     )
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("--engine", choices=("local", "ray"), default="local")
@@ -50,6 +55,10 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise ValueError(f"--workers: expected >= 1, got {args.workers}")
     tile = TileOptions(mode=args.tile)
+    if args.threads is None and args.workers > 1 and args.engine == "local":
+        from backscatter.inference.providers import cpu_count
+
+        args.threads = max(1, cpu_count() // args.workers)  # share the CPUs, do not oversubscribe
     bar = tqdm(unit="scan", desc="detect", disable=None, dynamic_ncols=True)
 
     def on_item(item: Item) -> None:

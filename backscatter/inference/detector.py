@@ -48,6 +48,48 @@ class TileOptions:
             raise ValueError(f"tile batch: expected >= 1, got {self.batch}")
 
 
+def _meta_spec(card: ModelCard, meta: dict[str, str]) -> PreprocessSpec | None:
+    if "preprocess" not in meta:
+        return None
+    try:
+        return PreprocessSpec.from_json(meta["preprocess"])
+    except (TypeError, KeyError, ValueError) as exc:
+        raise ModelError(card.onnx_path, f"bad 'preprocess' metadata: {exc}") from exc
+
+
+def _agreed_spec(card: ModelCard, meta: dict[str, str]) -> PreprocessSpec:
+    """The card's preprocessing, which must agree with the ONNX metadata when both exist."""
+    in_graph = _meta_spec(card, meta)
+    if card.preprocess is not None and in_graph is not None and card.preprocess != in_graph:
+        raise ModelError(
+            card.onnx_path,
+            f"card preprocess {card.preprocess} disagrees with the ONNX metadata {in_graph}",
+        )
+    spec = card.preprocess or in_graph
+    if spec is None:
+        raise ModelError(card.onnx_path, "no preprocessing spec in the card or the ONNX metadata")
+    return spec
+
+
+def _agreed_classes(card: ModelCard, meta: dict[str, str]) -> tuple[str, ...]:
+    """The class list, from the card and/or the ONNX metadata (they must agree)."""
+    in_graph: tuple[str, ...] | None = None
+    if "classes" in meta:
+        try:
+            in_graph = tuple(str(c) for c in json.loads(meta["classes"]))
+        except (TypeError, ValueError) as exc:
+            raise ModelError(card.onnx_path, f"bad 'classes' metadata: {exc}") from exc
+    if card.classes is not None and in_graph is not None and card.classes != in_graph:
+        raise ModelError(
+            card.onnx_path,
+            f"card classes {card.classes} disagree with the ONNX metadata {in_graph}",
+        )
+    classes = card.classes or in_graph
+    if not classes:
+        raise ModelError(card.onnx_path, "no class list in the card or the ONNX metadata")
+    return classes
+
+
 class Detector:
     """A loaded model on one ONNX Runtime session; calling it is thread-safe."""
 
@@ -81,18 +123,8 @@ class Detector:
                 source,
                 f"expected input {INPUT!r} and outputs {OUTPUTS}, got {names_in} -> {names_out}",
             )
-        spec = card.preprocess
-        if spec is None and "preprocess" in meta:
-            spec = PreprocessSpec.from_json(meta["preprocess"])
-        if spec is None:
-            raise ModelError(source, "no preprocessing spec in the card or the ONNX metadata")
-        self.spec: PreprocessSpec = spec
-        classes = card.classes
-        if classes is None and "classes" in meta:
-            classes = tuple(str(c) for c in json.loads(meta["classes"]))
-        if not classes:
-            raise ModelError(source, "no class list in the card or the ONNX metadata")
-        self.class_names: tuple[str, ...] = tuple(classes)
+        self.spec: PreprocessSpec = _agreed_spec(card, meta)
+        self.class_names: tuple[str, ...] = _agreed_classes(card, meta)
         shape = session.get_inputs()[0].shape
         self.fixed_batch: int | None = shape[0] if isinstance(shape[0], int) else None
         fixed = all(isinstance(v, int) for v in shape[2:4])

@@ -182,3 +182,19 @@ def test_shared_dicos_images_are_screened_and_non_images_reported(
         src = pydicom.dcmread(rec["source"], stop_before_pixels=True)
         assert tdr.AlarmDecision == rec["alarm"]
         assert (src.Rows, src.Columns) == (rec["rows"], rec["columns"])
+
+
+def test_sim_uri_is_screened_and_capped_by_count(
+    tmp_path: Path, blob_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("backscatter.acquisition.sim", reason="simulated device not there yet")
+    uri = "sim://handheld?seed=4&count=5&realtime=0"
+    out = tmp_path / "out"
+    code, stdout, _ = run_detect(
+        [uri, "--count", "2", "--out", str(out), "--model", str(blob_model), "--json"], capsys
+    )
+    assert code == 0 and json.loads(stdout)["done"] == 2
+    records = read_results(out / "results.jsonl")
+    assert [r["input"] for r in records] == [f"{uri}#0", f"{uri}#1"]
+    assert all(r["source"] == r["outputs"]["dx"] for r in records)
+    assert (records[0]["rows"], records[0]["columns"]) == (512, 512)

@@ -100,3 +100,21 @@ def test_no_shipped_model_says_where_it_looked(
     monkeypatch.delenv(models.MODEL_ENV, raising=False)
     with pytest.raises(ModelNotFoundError, match="no shipped model"):
         default_model_path()
+
+
+def test_card_and_onnx_metadata_must_agree_on_preprocessing(tmp_path: Path) -> None:
+    path = write_blob_model(tmp_path, "m")
+    card = json.loads(path.with_suffix(".json").read_text())
+    card["preprocess"]["window_high"] = 0.5
+    path.with_suffix(".json").write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="card preprocess .* disagrees with the ONNX metadata"):
+        Detector.load(path, "cpu")
+
+
+def test_card_and_onnx_metadata_must_agree_on_classes(tmp_path: Path) -> None:
+    path = write_blob_model(tmp_path, "m")
+    card = json.loads(path.with_suffix(".json").read_text())
+    card["classes"] = ["a", "b"]
+    path.with_suffix(".json").write_text(json.dumps(card))
+    with pytest.raises(ModelError, match=r"card classes \('a', 'b'\) disagree"):
+        Detector.load(path, "cpu")

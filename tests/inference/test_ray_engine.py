@@ -35,9 +35,10 @@ def test_ray_job_matches_the_single_process_run(
     outputs = ("coco", "overlay", "tdr")
 
     det = Detector.load(blob_model, "cpu", threads=1)
-    local = screen([str(folder)], tmp_path / "local", detector=det, outputs=outputs)
+    inputs = [str(folder), "sim://handheld?seed=2&count=3&realtime=0"]  # files + pickled scans
+    local = screen(inputs, tmp_path / "local", detector=det, outputs=outputs)
     summary, info = screen_ray(
-        [str(folder)],
+        inputs,
         tmp_path / "ray",
         model=blob_model,
         provider="cpu",
@@ -45,12 +46,13 @@ def test_ray_job_matches_the_single_process_run(
         outputs=outputs,
         workers=2,
     )
-    assert (summary.done, summary.failed) == (local.done, local.failed) == (36, 1)
+    assert (summary.done, summary.failed, local.done, local.failed) == (39, 1, 39, 1)
     assert "zz_broken.png" in summary.failures[0]
     a = [strip_timings(r) for r in read_results(tmp_path / "local" / "results.jsonl")]
     b = [strip_timings(r) for r in read_results(tmp_path / "ray" / "results.jsonl")]
     assert a == b
-    assert sum(len(r["detections"]) for r in b) == 27
+    assert sum(len(r["detections"]) for r in b[:36]) == 27
+    assert [r["input"] for r in b[36:]] == [f"{inputs[1]}#{k}" for k in range(3)]
     for rec in b:
         assert (tmp_path / "ray" / rec["outputs"]["overlay"]).read_bytes() == (
             tmp_path / "local" / rec["outputs"]["overlay"]
@@ -60,7 +62,7 @@ def test_ray_job_matches_the_single_process_run(
     ).read_text()
     # the same command again resumes: nothing left to do
     again, _ = screen_ray(
-        [str(folder)],
+        inputs,
         tmp_path / "ray",
         model=blob_model,
         provider="cpu",
@@ -68,4 +70,4 @@ def test_ray_job_matches_the_single_process_run(
         outputs=outputs,
         workers=2,
     )
-    assert (again.done, again.skipped) == (0, 36)
+    assert (again.done, again.skipped) == (0, 39)
