@@ -1,0 +1,103 @@
+"""The shipped model (models/) through the runtime: contract, tiling, finding simulated threats.
+
+Skipped until the training helper ships a model in models/.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from backscatter.classes import THREAT_CLASSES
+from backscatter.detections import Detections
+from backscatter.inference.detector import Detector, TileOptions
+from backscatter.inference.models import ModelNotFoundError, default_model_path
+from backscatter.scan import Scan
+
+try:
+    SHIPPED = default_model_path()
+except ModelNotFoundError:
+    SHIPPED = None
+pytestmark = pytest.mark.skipif(SHIPPED is None, reason="no shipped model in models/ yet")
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Detector:
+    return Detector.load(SHIPPED, "cpu", threads=2)
+
+
+def simulated(uri: str) -> list[Scan]:
+    pytest.importorskip("backscatter.acquisition.sim", reason="simulated device not there yet")
+    from backscatter.acquisition.sources import open_source
+
+    src = open_source(uri)
+    try:
+        return list(src)
+    finally:
+        src.close()
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(N, 4)`` x ``(M, 4)`` -> ``(N, M)``."""
+    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-6)
+
+
+def hits(dets: Detections, truth: Detections, *, min_iou: float = 0.5) -> int:
+    """Ground-truth objects matched by a detection of the same class."""
+    if not len(dets) or not len(truth):
+        return 0
+    m = iou(truth.boxes, dets.boxes) >= min_iou
+    m &= truth.labels[:, None] == dets.labels[None, :]
+    return int(m.any(axis=1).sum())
+
+
+def test_shipped_card_verifies_and_states_the_contract(shipped: Detector) -> None:
+    assert shipped.class_names == THREAT_CLASSES
+    assert shipped.provider == "cpu"
+    assert shipped.card.path is not None and shipped.card.sha256 is not None
+    meta = shipped.session.get_modelmeta().custom_metadata_map
+    for key in ("classes", "preprocess", "model_name", "model_version", "train_config_sha256"):
+        assert key in meta
+    assert 0.0 < shipped.threshold < 1.0
+
+
+def test_shipped_model_single_tile_equals_untiled(shipped: Detector) -> None:
+    whole = Detector.load(SHIPPED, "cpu", threads=2, tile=TileOptions(mode="off"))
+    for scan in simulated("sim://handheld?seed=91&count=2&realtime=0"):
+        a, b = shipped(scan), whole(scan)
+        assert a.extras["tiles"] == 1
+        np.testing.assert_array_equal(a.boxes, b.boxes)
+        np.testing.assert_array_equal(a.scores, b.scores)
+
+
+def test_shipped_model_finds_simulated_threats(shipped: Detector) -> None:
+    found = total = 0
+    for scan in simulated("sim://handheld?seed=92&count=8&realtime=0&clean_fraction=0"):
+        truth = scan.extras["ground_truth"]
+        found += hits(shipped(scan).above(shipped.threshold), truth)
+        total += len(truth)
+    assert total > 0
+    assert found / total >= 0.6, f"{found}/{total} simulated threats found"
+
+
+def test_van_scan_is_tiled_and_objects_are_found_once(shipped: Detector) -> None:
+    scans = simulated("sim://van?seed=93&count=3&size=1024x2048&realtime=0&clean_fraction=0")
+    found = total = 0
+    for scan in scans:
+        dets = shipped(scan).above(shipped.threshold)
+        assert dets.extras["tiles"] > 1
+        truth = scan.extras["ground_truth"]
+        found += hits(dets, truth)
+        total += len(truth)
+        overlaps = iou(dets.boxes, dets.boxes) > 0.7
+        same = dets.labels[:, None] == dets.labels[None, :]
+        np.fill_diagonal(overlaps, False)
+        assert not (overlaps & same).any(), "one object reported twice across tiles"
+    assert found / max(total, 1) >= 0.5, f"{found}/{total} threats found on van scans"
