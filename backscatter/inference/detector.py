@@ -178,9 +178,7 @@ class Detector:
             for name in OUTPUTS:
                 binding.bind_output(name, "cuda")
             self.session.run_with_iobinding(binding)
-            out = binding.copy_outputs_to_cpu()
-            names = [o.name for o in self.session.get_outputs()]
-            b, s, lab = (out[names.index(n)] for n in OUTPUTS)
+            b, s, lab = binding.copy_outputs_to_cpu()  # in binding order: OUTPUTS
         else:
             b, s, lab = self.session.run(list(OUTPUTS), {INPUT: batch})
         return np.asarray(b, np.float32), np.asarray(s, np.float32), np.asarray(lab, np.int64)

@@ -91,6 +91,20 @@ def _preload_cuda() -> None:
         log.debug("onnxruntime.preload_dlls() failed: %s", exc)
 
 
+def _with_options(chain: list[str]) -> list[Any]:
+    """TensorRT builds an engine on first use: cache it so later sessions start fast."""
+    out: list[Any] = []
+    for p in chain:
+        if p == TENSORRT:
+            cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+            cache = cache / "backscatter" / "tensorrt"
+            cache.mkdir(parents=True, exist_ok=True)
+            out.append((p, {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache)}))
+        else:
+            out.append(p)
+    return out
+
+
 def create_session(
     model: str | os.PathLike[str] | bytes,
     *,
@@ -124,7 +138,7 @@ def create_session(
         raise ValueError(f"threads: expected >= 1, got {n_threads}")
     opts.intra_op_num_threads = n_threads
     source: Any = str(model) if isinstance(model, str | Path) else model
-    session = ort.InferenceSession(source, sess_options=opts, providers=usable)
+    session = ort.InferenceSession(source, sess_options=opts, providers=_with_options(usable))
     actual = session.get_providers()[0]
     wanted_gpu = chain[0] in GPU_PROVIDERS and (provider is not None or len(usable) > 1)
     if wanted_gpu and actual == CPU and not warnings:
