@@ -17,18 +17,23 @@ import ssl
 import tempfile
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomFileLike
 from pydicom.filewriter import write_file_meta_info
 
 from backscatter.acquisition.errors import READ_ERRORS
-from backscatter.dicos.content import ImageRef, object_type
+from backscatter.dicos.content import (
+    IMPLEMENTATION_CLASS_UID,
+    IMPLEMENTATION_VERSION,
+    ImageRef,
+    object_type,
+    set_uid,
+)
 from backscatter.dicos.received import (
     DetectFn,
     ForwardTarget,
@@ -50,6 +55,7 @@ STATUS_REFUSED_OUT_OF_RESOURCES = 0xA700
 STATUS_DATASET_MISMATCH = 0xA900
 STATUS_CANNOT_UNDERSTAND = 0xC000
 STATUS_SOP_CLASS_NOT_SUPPORTED = 0x0122
+STATUS_PROCESSING_FAILURE = 0x0110
 
 #: default cap on one received dataset (bytes as encoded on the wire)
 DEFAULT_MAX_DATASET_BYTES = 256 * 1024 * 1024
@@ -88,6 +94,18 @@ def _register_storage_classes() -> None:
         if uid_to_service_class(uid) is not StorageServiceClass:
             keyword = "Backscatter" + uid.replace("1.2.840.10008.5.1.4.1.1.", "").replace(".", "_")
             register_uid(uid, keyword, StorageServiceClass)
+
+
+def _raw_text(ds: Dataset, tag: int) -> str | None:
+    """A text element's value without pydicom's value check (peers zero-pad UIDs); None if
+    absent or empty."""
+    if tag not in ds:
+        return None
+    value = ds.get_item(tag).value
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    text = str(value or "").rstrip("\x00 ")
+    return text or None
 
 
 def _status(code: int, comment: str) -> Dataset:
@@ -267,6 +285,13 @@ class DicosServer:
         return _status(code, reason)
 
     def _on_store(self, event: Any) -> Dataset | int:
+        try:
+            return self._store(event)
+        except Exception as exc:  # a bug of ours must not take the association down
+            log.error("C-STORE from %s failed: %s: %s", _peer(event), type(exc).__name__, exc)
+            return _status(STATUS_PROCESSING_FAILURE, f"internal error: {type(exc).__name__}")
+
+    def _store(self, event: Any) -> Dataset | int:
         request = event.request
         size = len(request.DataSet.getbuffer())
         limit = self.config.max_dataset_bytes
@@ -282,19 +307,17 @@ class DicosServer:
                 event, STATUS_SOP_CLASS_NOT_SUPPORTED, f"SOP class {context_class} not supported"
             )
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ds = event.dataset
-                sop_class = str(ds.get("SOPClassUID", "") or "")
-                raw_uid = ds.get("SOPInstanceUID")
-                study = ds.get("StudyInstanceUID")
-                series = ds.get("SeriesInstanceUID")
+            ds = event.dataset
+            sop_class = _raw_text(ds, 0x00080016) or ""
+            raw_uid = _raw_text(ds, 0x00080018)
+            study = _raw_text(ds, 0x0020000D)
+            series = _raw_text(ds, 0x0020000E)
         except Exception as exc:
             return self._refuse(event, STATUS_CANNOT_UNDERSTAND, "undecodable dataset", str(exc))
-        if raw_uid is None or not str(raw_uid).strip():
+        if raw_uid is None:
             return self._refuse(event, STATUS_CANNOT_UNDERSTAND, "missing SOP Instance UID")
         try:
-            uid = safe_uid(str(raw_uid))
+            uid = safe_uid(raw_uid)
         except InvalidUIDError as exc:
             return self._refuse(
                 event, STATUS_CANNOT_UNDERSTAND, "invalid SOP Instance UID", str(exc)
@@ -309,7 +332,7 @@ class DicosServer:
         if path.parent != self.out_dir:  # impossible for a checked UID; belt and braces
             return self._refuse(event, STATUS_CANNOT_UNDERSTAND, f"unsafe UID {uid!r}")
         try:
-            self._write_raw(event, path)
+            self._write_raw(event, path, sop_class, uid)
         except OSError as exc:
             return self._refuse(event, STATUS_REFUSED_OUT_OF_RESOURCES, "write failed", str(exc))
         self.stored += 1
@@ -322,8 +345,8 @@ class DicosServer:
             job = _Job(
                 path,
                 ImageRef(sop_class, uid),
-                str(study) if study else None,
-                str(series) if series else None,
+                study,
+                series,
                 peer,
                 read_it,
             )
@@ -332,13 +355,19 @@ class DicosServer:
             self._jobs.put(job)
         return STATUS_SUCCESS
 
-    def _write_raw(self, event: Any, path: Path) -> None:
+    def _write_raw(self, event: Any, path: Path, sop_class: str, uid: str) -> None:
         """Part 10 file of the bytes as received: temp file in OUT, then ``os.replace``."""
+        meta = FileMetaDataset()
+        set_uid(meta, "MediaStorageSOPClassUID", sop_class)
+        set_uid(meta, "MediaStorageSOPInstanceUID", uid)
+        meta.TransferSyntaxUID = event.context.transfer_syntax
+        set_uid(meta, "ImplementationClassUID", IMPLEMENTATION_CLASS_UID)
+        meta.ImplementationVersionName = IMPLEMENTATION_VERSION
         fd, tmp = tempfile.mkstemp(prefix=".", suffix=".part", dir=self.out_dir)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(b"\x00" * 128 + b"DICM")
-                write_file_meta_info(DicomFileLike(fh), event.file_meta, enforce_standard=True)
+                write_file_meta_info(DicomFileLike(fh), meta, enforce_standard=True)
                 fh.write(event.request.DataSet.getbuffer())
             os.replace(tmp, path)
         except BaseException:
