@@ -59,6 +59,8 @@ class ScanUIDs:
     instance: str
     sop_class: str
     frame_of_reference: str
+    #: the SOP Instance UID :func:`~backscatter.dicos.dx.write_dx` gives the scan's DICOS DX
+    dx_instance: str
 
 
 def _content_key(scan: Scan) -> str:
@@ -77,23 +79,29 @@ def _extra_uid(scan: Scan, key: str) -> str | None:
 def scan_uids(scan: Scan) -> ScanUIDs:
     """UIDs of the scan's image, deterministic in its content.
 
-    A scan read from a DICOS/DICOM 2-D image keeps its own UIDs (``extras`` keys
-    ``sop_instance_uid``, ``study_instance_uid``, ``series_instance_uid`` set by the reader);
-    any other scan gets UIDs derived from its id, source and pixels, so :func:`write_dx` and the
-    TDR writers agree on what the TDR references without passing UIDs around.
+    A scan read from a DICOS/DICOM 2-D image keeps its own UIDs: ``extras`` keys
+    ``sop_instance_uid``, ``study_instance_uid``, ``series_instance_uid`` when the reader set
+    them, else a ``scan_id`` that is a UID (the readers use the SOP Instance UID as id). Any other
+    scan gets UIDs derived from its id, source and pixels, so :func:`write_dx` and the TDR
+    writers agree on what the TDR references without passing UIDs around. ``instance`` /
+    ``sop_class`` are what a TDR references by default: the original image, or our DX.
     """
     key = _content_key(scan)
+    derived = derived_uid(key, "dx")
     original = _extra_uid(scan, "sop_instance_uid")
+    if original is None and is_valid_uid(scan.scan_id):
+        original = scan.scan_id
     if original and scan.sop_class_uid in IMAGE_2D_CLASSES:
         instance, sop_class = original, str(scan.sop_class_uid)
     else:
-        instance, sop_class = derived_uid(key, "dx"), DICOS_DX_PROCESSING
+        instance, sop_class = derived, DICOS_DX_PROCESSING
     return ScanUIDs(
         study=_extra_uid(scan, "study_instance_uid") or derived_uid(key, "study"),
         series=_extra_uid(scan, "series_instance_uid") or derived_uid(key, "series"),
         instance=instance,
         sop_class=sop_class,
         frame_of_reference=derived_uid(key, "frame"),
+        dx_instance=instance if sop_class == DICOS_DX_PROCESSING else derived,
     )
 
 

@@ -52,10 +52,9 @@ def dx_dataset(scan: Scan, *, created: datetime | None = None) -> Dataset:
     created = created or datetime.now(UTC)
     pixels, allocated, signed = _stored_pixels(scan, scan.scan_id)
     uids = scan_uids(scan)
-    sop_class = uids.sop_class if uids.sop_class == DICOS_DX_PROCESSING else DICOS_DX_PROCESSING
     ds = base_dataset(
-        sop_class_uid=sop_class,
-        sop_instance_uid=uids.instance,
+        sop_class_uid=DICOS_DX_PROCESSING,
+        sop_instance_uid=uids.dx_instance,
         study_uid=uids.study,
         series_uid=uids.series,
         modality="DX",

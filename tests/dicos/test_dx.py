@@ -139,3 +139,27 @@ def test_dx_against_dicom_dx_iod(tmp_path: Path) -> None:
         "Error - Empty attribute (no value) Type 1C Conditional Element=<PatientOrientation> "
         "Module=<DXImage>"
     ]
+
+
+def test_scans_read_from_dicom_keep_their_image_uid(tmp_path: Path, samples: Path) -> None:
+    """A TDR for a scan read from a DICOS AIT2D references that AIT2D; a DX written from it
+    gets a UID of its own (never the AIT2D's, which names another object)."""
+    from backscatter.acquisition.open import open_scan
+    from backscatter.dicos.tdr import read_tdr
+    from backscatter.dicos.uids import DICOS_AIT2D
+
+    scan = open_scan(
+        samples / "V03_Data/AIT2D_01_ImplicitLittlEndian/AIT2D_01_ImplicitLittlEndian.dcs"
+    )
+    assert scan.sop_class_uid == DICOS_AIT2D
+    write_machine_tdr(
+        scan,
+        Detections([[1, 1, 5, 5]], [0.9], [2]),
+        tmp_path / "t.dcm",
+        model_id="m",
+        alarm_threshold=0.5,
+    )
+    ref = read_tdr(tmp_path / "t.dcm").image_refs[0]
+    assert (ref.sop_class_uid, ref.sop_instance_uid) == (DICOS_AIT2D, scan.scan_id)
+    dx_uid = write_dx(scan, tmp_path / "dx.dcm")
+    assert dx_uid != scan.scan_id and dx_uid.startswith(UID_PREFIX)
