@@ -10,9 +10,11 @@ Refusals answer a DIMSE status with an ErrorComment and log one line; the server
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
+import socket
 import ssl
 import tempfile
 import threading
@@ -78,6 +80,9 @@ class ServerConfig:
     model_version: str = ""
     model_sha256: str = ""
     max_dataset_bytes: int = DEFAULT_MAX_DATASET_BYTES
+    #: a peer still sending past this many bytes of one message is disconnected, so memory stays
+    #: bounded (default: twice ``max_dataset_bytes`` plus 1 MiB)
+    drop_over_bytes: int | None = None
     ssl_context: ssl.SSLContext | None = None
     #: called from the worker thread for each processed image
     on_received: Callable[[Received], None] | None = None
@@ -166,6 +171,7 @@ class DicosServer:
         handlers: list[Any] = [
             (evt.EVT_C_ECHO, self._on_echo),
             (evt.EVT_C_STORE, self._on_store),
+            (evt.EVT_DATA_RECV, self._on_data),
             (evt.EVT_ESTABLISHED, self._on_established),
             (evt.EVT_REJECTED, self._on_rejected),
             (evt.EVT_ABORTED, self._on_aborted),
@@ -232,7 +238,35 @@ class DicosServer:
         self.stop()
 
     # -- association events ----------------------------------------------------------------
+    @property
+    def drop_over_bytes(self) -> int:
+        cfg = self.config
+        if cfg.drop_over_bytes is not None:
+            return cfg.drop_over_bytes
+        return 2 * cfg.max_dataset_bytes + (1 << 20)
+
+    def _on_data(self, event: Any) -> None:
+        """Count P-DATA bytes of the message in progress; drop a peer that overruns the cap."""
+        data = event.data
+        if not data or data[0] != 0x04:
+            return
+        assoc = event.assoc
+        total = getattr(assoc, "_backscatter_bytes", 0) + len(data)
+        assoc._backscatter_bytes = total
+        if total > self.drop_over_bytes and self._first_report(event):
+            assoc._backscatter_dropped = True
+            log.warning(
+                "dropped association from %s: message passed %d bytes (limit %d); "
+                "nothing partial was written",
+                _peer(event),
+                total,
+                self.drop_over_bytes,
+            )
+            with contextlib.suppress(OSError):
+                assoc.dul.socket.socket.shutdown(socket.SHUT_RDWR)
+
     def _on_echo(self, event: Any) -> int:
+        event.assoc._backscatter_bytes = 0
         log.debug("C-ECHO from %s", _peer(event))
         return STATUS_SUCCESS
 
@@ -292,6 +326,9 @@ class DicosServer:
             return _status(STATUS_PROCESSING_FAILURE, f"internal error: {type(exc).__name__}")
 
     def _store(self, event: Any) -> Dataset | int:
+        event.assoc._backscatter_bytes = 0
+        if getattr(event.assoc, "_backscatter_dropped", False):  # logged when dropped
+            return _status(STATUS_REFUSED_OUT_OF_RESOURCES, "association dropped: too large")
         request = event.request
         size = len(request.DataSet.getbuffer())
         limit = self.config.max_dataset_bytes

@@ -136,13 +136,7 @@ def test_oversize_dataset(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> N
         assert status.Status == 0xA700
         assert "exceeds limit 10000" in status.ErrorComment
         assert list(srv.out_dir.iterdir()) == []
-        small = make_scan(5, shape=(40, 50))
-        write_dx(small, tmp_path / "small.dcm")
-        assoc = associate(srv.port, [DICOS_DX_PROCESSING])
-        try:
-            assert assoc.send_c_store(pydicom.dcmread(tmp_path / "small.dcm")).Status == 0
-        finally:
-            assoc.release()
+        _still_serves_small(srv, tmp_path)
     assert len(_warnings(caplog)) == 1
 
 
@@ -172,3 +166,34 @@ def test_truncated_association_request(
     assert "closed before an association was made" in _warnings(caplog)[0]
     assert list(server.out_dir.iterdir()) == []
     _still_serves(server, tmp_path)
+
+
+def test_runaway_dataset_drops_association(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Past ``drop_over_bytes`` the peer is cut off while still sending: memory stays bounded."""
+    cfg = ServerConfig(
+        out_dir=tmp_path / "in", port=0, max_dataset_bytes=10_000, drop_over_bytes=1_500_000
+    )
+    ds = _dx(tmp_path, shape=(1200, 1200))  # 2.9 MB: three 1 MiB PDUs
+    with DicosServer(cfg) as srv:
+        assoc = associate(srv.port, [DICOS_DX_PROCESSING])
+        status = assoc.send_c_store(ds)
+        assert "Status" not in status  # no response: the association was dropped
+        deadline = time.monotonic() + 10
+        while assoc.is_established and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not assoc.is_established
+        assert list(srv.out_dir.iterdir()) == []
+        _still_serves_small(srv, tmp_path)
+    logged = _warnings(caplog)
+    assert len(logged) == 1 and "passed" in logged[0] and "limit 1500000" in logged[0]
+
+
+def _still_serves_small(server: DicosServer, tmp_path: Path) -> None:
+    write_dx(make_scan(5, shape=(40, 50)), tmp_path / "small.dcm")
+    assoc = associate(server.port, [DICOS_DX_PROCESSING])
+    try:
+        assert assoc.send_c_store(pydicom.dcmread(tmp_path / "small.dcm")).Status == 0
+    finally:
+        assoc.release()
