@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pydicom
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from backscatter.classes import THREAT_CLASSES
 from backscatter.detections import Detections
@@ -214,3 +217,26 @@ def test_read_tdr_rejects_a_non_tdr(tmp_path: Path) -> None:
     (tmp_path / "junk.dcm").write_bytes(b"not dicom at all")
     with pytest.raises(TDRReadError, match="junk.dcm"):
         read_tdr(tmp_path / "junk.dcm")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(0, 4000, width=32),
+            st.floats(0, 4000, width=32),
+            st.floats(0, 500, width=32),
+            st.floats(0, 500, width=32),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_any_float32_box_round_trips_exactly(raw: list[tuple[float, float, float, float]]) -> None:
+    """ROI base + extents are float32: the writer picks extents so base + extent == x1."""
+    boxes = np.array([[x, y, x + w, y + h] for x, y, w, h in raw], np.float32)
+    dets = Detections(boxes, np.full(len(boxes), 0.5), np.zeros(len(boxes)))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "t.dcm"
+        write_machine_tdr(make_scan(0), dets, path, model_id="m", alarm_threshold=0.5)
+        np.testing.assert_array_equal(read_tdr(path).detections.boxes, dets.boxes)
