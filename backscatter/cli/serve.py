@@ -84,6 +84,12 @@ def run(args: argparse.Namespace) -> int:
             config.model_sha256 = det.card.sha256 or ""
             config.alarm_threshold = args.threshold if args.threshold is not None else det.threshold
             print(f"backscatter serve: detector {det.model_id} on {det.provider}", file=sys.stderr)
+    import signal
+
+    def _terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # stop cleanly: finish the file in hand, drain the queue
+
+    signal.signal(signal.SIGTERM, _terminate)
     server = DicosServer(config).start()
     print(
         f"backscatter serve: listening on {args.host}:{server.port} as {args.ae_title}",

@@ -157,6 +157,11 @@ class DicosServer:
         from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, evt
 
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        stale = sorted(self.out_dir.glob(".*.part"))
+        for part in stale:  # left by a killed run: never complete, never renamed
+            remove_quietly(part)
+        if stale:
+            log.warning("removed %d unfinished temporary file(s) from %s", len(stale), self.out_dir)
         _register_storage_classes()
         ae = AE(ae_title=self.config.ae_title)
         ae.maximum_pdu_size = 1 << 20

@@ -165,8 +165,8 @@ def _start_cli(out: Path, *extra: str) -> tuple[subprocess.Popen[str], int, str]
     raise AssertionError(f"serve did not start: {''.join(seen)}")
 
 
-def _stop_cli(proc: subprocess.Popen[str]) -> tuple[int, str]:
-    proc.send_signal(signal.SIGINT)
+def _stop_cli(proc: subprocess.Popen[str], sig: int = signal.SIGINT) -> tuple[int, str]:
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)
     return proc.returncode, err
 
@@ -215,3 +215,18 @@ def test_serve_cli_refuses_bad_options(tmp_path: Path) -> None:
     assert res.returncode == 2
     assert res.stderr.strip().splitlines()[-1].startswith("backscatter serve: error: forward")
     assert "Traceback" not in res.stderr
+
+
+def test_serve_cli_store_only_cleans_stale_parts_and_stops_on_sigterm(tmp_path: Path) -> None:
+    out = tmp_path / "in"
+    out.mkdir()
+    (out / ".tmpabc.part").write_bytes(b"half a file")
+    write_dx(make_scan(30), tmp_path / "a.dcm")
+    proc, port, startup = _start_cli(out, "--no-detect")
+    try:
+        assert "removed 1 unfinished temporary file" in startup
+        assert _send(port, [tmp_path / "a.dcm"]) == [0]
+    finally:
+        code, err = _stop_cli(proc, signal.SIGTERM)
+    assert code == 130 and "Traceback" not in err
+    assert [p.name.startswith("DX_") for p in out.iterdir()] == [True]
