@@ -1,11 +1,11 @@
 """The DICOM/DICOS network receiver: a C-STORE and C-ECHO SCP built on pynetdicom.
 
 Each accepted object is written atomically as ``OUT/<KIND>_<SOP Instance UID>.dcm`` (KIND: DX,
-AIT2D, CR, SC, CT, TDR, QR...) (exactly the bytes
-the peer sent, behind a Part 10 header), the UID checked to be digits and dots first so a file
-name never comes from a raw peer string. A worker thread then reads it as a Scan, runs the
-``detect`` hook when one is given, writes ``OUT/<uid>.tdr.dcm`` and forwards both when asked.
-Refusals answer a DIMSE status with an ErrorComment and log one line; the server keeps serving.
+AIT2D, CR, SC, CT, TDR, QR...): exactly the bytes the peer sent behind a Part 10 header, the UID
+checked to be digits and dots first so a file name never comes from a raw peer string. A worker
+thread then reads each 2-D image as a Scan, runs the ``detect`` hook when one is given, writes
+``OUT/<KIND>_<uid>.tdr.dcm`` beside it and forwards both when asked. Refusals answer a DIMSE
+status with an ErrorComment and log one line; the server keeps serving.
 """
 
 from __future__ import annotations
