@@ -141,12 +141,13 @@ class Detector:
         threads: int | None = None,
         min_score: float = 0.05,
         tile: TileOptions | None = None,
+        spin: bool = False,
     ) -> Detector:
         """Load ``model`` (default :func:`default_model_path`) after checking its card's sha256."""
         card = load_card(model if model is not None else default_model_path())
         try:
             session, info = providers.create_session(
-                card.onnx_path, provider=provider, threads=threads
+                card.onnx_path, provider=provider, threads=threads, spin=spin
             )
         except ValueError:
             raise

@@ -110,11 +110,15 @@ def create_session(
     *,
     provider: str | None = None,
     threads: int | None = None,
+    spin: bool = False,
 ) -> tuple[ort.InferenceSession, SessionInfo]:
     """An InferenceSession on the best allowed provider, and what actually runs.
 
     ``threads`` sets intra-op threads on CPU (default: all CPUs this process may use);
     inter-op parallelism stays at 1 so several sessions/workers do not oversubscribe.
+    ``spin=False`` stops idle ONNX Runtime threads from busy-waiting between runs: in a
+    pipeline (reader and writer threads beside the detector) or on a shared machine, the
+    spinning threads steal the CPU the other stages need (measured in bench/pipeline_speed.py).
     """
     chain = resolve(provider)
     requested = "auto" if provider is None else provider.lower()
@@ -137,6 +141,8 @@ def create_session(
     if n_threads < 1:
         raise ValueError(f"threads: expected >= 1, got {n_threads}")
     opts.intra_op_num_threads = n_threads
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "1" if spin else "0")
     source: Any = str(model) if isinstance(model, str | Path) else model
     session = ort.InferenceSession(source, sess_options=opts, providers=_with_options(usable))
     actual = session.get_providers()[0]
