@@ -34,17 +34,19 @@ OUTPUTS = ("boxes", "scores", "labels")
 @dataclass(frozen=True)
 class TileOptions:
     """``mode`` "auto" tiles scans larger than ``size`` (default: the model's input size);
-    "off" runs any scan whole (only for models with dynamic H, W)."""
+    "off" runs any scan whole (only for models with dynamic H, W). ``batch`` tiles go through
+    the model per call; ``None`` means 8 on a GPU and 1 on CPU, where batches of one were
+    measured fastest (bench/pipeline_speed.py: cache-sized work per call)."""
 
     mode: str = "auto"
     size: tuple[int, int] | None = None
     overlap: int = 64
-    batch: int = 8
+    batch: int | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ("auto", "off"):
             raise ValueError(f"tile: expected 'auto' or 'off', got {self.mode!r}")
-        if self.batch < 1:
+        if self.batch is not None and self.batch < 1:
             raise ValueError(f"tile batch: expected >= 1, got {self.batch}")
 
 
@@ -215,7 +217,7 @@ class Detector:
         t1 = time.perf_counter()
         infer_ms = 0.0
         parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-        step = self.tile.batch
+        step = self.tile.batch or (8 if self.info.on_gpu else 1)
         for start in range(0, len(tiles), step):
             group = tiles[start : start + step]
             batch = np.zeros((len(group), 1, ph, pw), np.float32)
