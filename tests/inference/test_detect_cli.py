@@ -198,3 +198,22 @@ def test_sim_uri_is_screened_and_capped_by_count(
     assert [r["input"] for r in records] == [f"{uri}#0", f"{uri}#1"]
     assert all(r["source"] == r["outputs"]["dx"] for r in records)
     assert (records[0]["rows"], records[0]["columns"]) == (512, 512)
+
+
+@pytest.mark.skipif(
+    "CUDAExecutionProvider" in __import__("onnxruntime").get_available_providers(),
+    reason="checks the CPU fallback report on a CPU-only build",
+)
+def test_json_reports_the_provider_that_runs_and_the_gpu_fallback(
+    folder: Path, tmp_path: Path, blob_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, stdout, _ = run_detect(
+        [str(folder / "scan_000.png"), "--out", str(tmp_path / "o"), "--model", str(blob_model),
+         "--provider", "cuda", "--json", "--outputs", ""],
+        capsys,
+    )  # fmt: skip
+    summary = json.loads(stdout)
+    assert code == 0
+    assert (summary["provider"], summary["provider_requested"]) == ("cpu", "cuda")
+    assert "requested provider 'cuda'" in summary["warnings"][0]
+    assert read_results(tmp_path / "o" / "results.jsonl")[0]["provider"] == "cpu"
