@@ -67,15 +67,25 @@ def crop(
     rng: np.random.Generator,
     size: int,
     min_visible: float = 0.5,
+    focus: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Random ``size x size`` window (zero-padded if the image is smaller).
 
-    Boxes are clipped to the window; a box with less than ``min_visible`` of its area inside
-    becomes an ignore region (neither object nor background for the loss).
+    With probability ``focus`` the window is drawn among those holding one randomly chosen
+    object (when it fits), so fewer crops are empty. Boxes are clipped to the window; a box with
+    less than ``min_visible`` of its area inside becomes an ignore region (neither object nor
+    background for the loss).
     """
     rows, cols = image.shape
-    y0 = int(rng.integers(0, max(rows - size, 0) + 1))
-    x0 = int(rng.integers(0, max(cols - size, 0) + 1))
+    lo_y, hi_y, lo_x, hi_x = 0, max(rows - size, 0), 0, max(cols - size, 0)
+    if len(boxes) and rng.random() < focus:
+        b = boxes[int(rng.integers(0, len(boxes)))]
+        fy = (max(lo_y, int(np.ceil(b[3])) - size), min(hi_y, int(b[1])))
+        fx = (max(lo_x, int(np.ceil(b[2])) - size), min(hi_x, int(b[0])))
+        if fy[0] <= fy[1] and fx[0] <= fx[1]:
+            lo_y, hi_y, lo_x, hi_x = fy[0], fy[1], fx[0], fx[1]
+    y0 = int(rng.integers(lo_y, hi_y + 1))
+    x0 = int(rng.integers(lo_x, hi_x + 1))
     out = np.zeros((size, size), np.float32)
     patch = image[y0 : y0 + size, x0 : x0 + size]
     out[: patch.shape[0], : patch.shape[1]] = patch

@@ -34,6 +34,8 @@ class DataConfig:
     bits_stored: int = 0
     #: random square crop side used in training (pixels); 0 = whole image padded to stride
     crop: int = 256
+    #: share of crops placed around a random object (the rest are uniform)
+    crop_focus: float = 0.5
     #: keep the decoded images in memory (uint16); fine for a few thousand 512x512 scans
     cache: bool = True
     workers: int = 0

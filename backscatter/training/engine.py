@@ -53,6 +53,8 @@ class TrainResult:
     best: float
     wall_time_s: float
     metrics: dict[str, Any] | None
+    #: this process's final weights and buffers (identical on every rank)
+    state: dict[str, torch.Tensor]
 
 
 def _dist_env() -> tuple[int, int, int]:
@@ -143,7 +145,10 @@ def train(
     val_coco = None
     if cfg.data.val and rank == 0:
         val_coco = CocoDetection(
-            cfg.data.val, classes=classes, bits_stored=cfg.data.bits_stored or None, cache=cfg.data.cache
+            cfg.data.val,
+            classes=classes,
+            bits_stored=cfg.data.bits_stored or None,
+            cache=cfg.data.cache,
         )
     dataset = TrainDataset(train_coco, cfg, spec)
     sampler = ShardSampler(len(dataset), seed=cfg.seed, rank=rank, world=world)
@@ -206,8 +211,9 @@ def train(
             if not bool(torch.isfinite(check)):
                 raise NonFiniteLossError(
                     f"non-finite loss ({float(check)}) at epoch {epoch + 1}, iteration {it + 1} "
-                    f"(heatmap {float(l_hm):.4g}, box {float(l_box):.4g}); stopping. Lower "
-                    f"optim.lr or check the data for NaN pixels; last good checkpoint: {last_path}"
+                    f"(heatmap {float(l_hm.detach()):.4g}, box {float(l_box.detach()):.4g}); "
+                    f"stopping. Lower optim.lr or check the data for NaN pixels; last good "
+                    f"checkpoint: {last_path}"
                 )
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -217,7 +223,16 @@ def train(
             sched.step()
             loss_sum += float(check)
             n_iter += 1
-            bar.set_postfix(loss=f"{float(check):.3f}", hm=f"{float(l_hm):.3f}")
+            bar.set_postfix(loss=f"{float(check):.3f}", hm=f"{float(l_hm.detach()):.3f}")
+            if not progress and rank == 0 and (it + 1) % 50 == 0:
+                log.info(
+                    "epoch %d iteration %d/%d loss %.4f (%.1f s)",
+                    epoch + 1,
+                    it + 1,
+                    len(loader),
+                    loss_sum / n_iter,
+                    time.perf_counter() - t0,
+                )
         if world > 1:
             _average_buffers(net, world)
         wall += time.perf_counter() - t0
@@ -253,4 +268,5 @@ def train(
             break
     else:
         epoch = cfg.optim.epochs
-    return TrainResult(run_dir, epoch, best, wall, metrics)
+    final = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+    return TrainResult(run_dir, epoch, best, wall, metrics, final)

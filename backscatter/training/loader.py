@@ -49,7 +49,13 @@ class TrainDataset(Dataset[Item]):
         )
         if self.cfg.data.crop:
             image, boxes, labels, ignore = crop(
-                image, boxes, labels, ignore, rng=rng, size=self.cfg.data.crop
+                image,
+                boxes,
+                labels,
+                ignore,
+                rng=rng,
+                size=self.cfg.data.crop,
+                focus=self.cfg.data.crop_focus,
             )
         image = normalise(image, bits_stored=16, spec=self.spec)
         return image, boxes, labels, ignore

@@ -1,0 +1,50 @@
+from pathlib import Path
+
+import pytest
+
+from backscatter.classes import THREAT_CLASSES
+from backscatter.training.config import ConfigError, config_from_dict, load_config
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "train"
+
+
+@pytest.mark.parametrize("name", ["default.yaml", "tiny.yaml"])
+def test_shipped_configs_load_and_resolve_paths(name: str) -> None:
+    cfg = load_config(CONFIGS / name)
+    assert Path(cfg.data.train).is_absolute()
+    assert cfg.classes == THREAT_CLASSES
+
+
+def test_default_config_sha_is_stable_and_changes_with_content() -> None:
+    a = config_from_dict({"data": {"train": "x.json"}})
+    b = config_from_dict({"data": {"train": "x.json"}})
+    c = config_from_dict({"data": {"train": "x.json"}, "seed": 1})
+    assert a.sha256() == b.sha256() != c.sha256()
+    assert config_from_dict(a.to_dict()) == a
+
+
+def test_unknown_key_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"optim: unknown key\(s\) \['lrate'\]"):
+        config_from_dict({"optim": {"lrate": 0.1}})
+
+
+def test_wrong_type_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"optim\.epochs: expected an integer, got 'ten'"):
+        config_from_dict({"optim": {"epochs": "ten"}})
+
+
+def test_crop_must_be_multiple_of_32() -> None:
+    with pytest.raises(ConfigError, match="data.crop: expected a multiple of 32, got 100"):
+        config_from_dict({"data": {"crop": 100}})
+
+
+def test_missing_file_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_missing_train_path(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text("seed: 3\n")
+    with pytest.raises(ConfigError, match="data.train: expected a COCO json path"):
+        load_config(p)
