@@ -90,11 +90,6 @@ def run(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt  # stop cleanly: finish the file in hand, drain the queue
 
     signal.signal(signal.SIGTERM, _terminate)
-    server = DicosServer(config).start()
-    print(
-        f"backscatter serve: listening on {args.host}:{server.port} as {args.ae_title}",
-        file=sys.stderr,
-        flush=True,
-    )
+    server = DicosServer(config).start()  # logs "listening on HOST:PORT as AE ..."
     server.serve_forever()
     return 0

@@ -184,12 +184,16 @@ class DicosServer:
         ]
         self._worker = threading.Thread(target=self._work, name="dicos-worker", daemon=True)
         self._worker.start()
-        self._server = ae.start_server(
-            (self.config.host, self.config.port),
-            block=False,
-            evt_handlers=handlers,
-            ssl_context=self.config.ssl_context,
-        )
+        try:
+            self._server = ae.start_server(
+                (self.config.host, self.config.port),
+                block=False,
+                evt_handlers=handlers,
+                ssl_context=self.config.ssl_context,
+            )
+        except BaseException:
+            self.stop()
+            raise
         tls = " (TLS)" if self.config.ssl_context else ""
         log.info(
             "listening on %s:%d as %s%s, storing into %s",

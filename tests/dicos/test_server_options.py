@@ -230,3 +230,17 @@ def test_serve_cli_store_only_cleans_stale_parts_and_stops_on_sigterm(tmp_path: 
         code, err = _stop_cli(proc, signal.SIGTERM)
     assert code == 130 and "Traceback" not in err
     assert [p.name.startswith("DX_") for p in out.iterdir()] == [True]
+
+
+def test_port_in_use_is_one_clear_error(tmp_path: Path) -> None:
+    with DicosServer(ServerConfig(out_dir=tmp_path / "a", port=0)) as first:
+        res = subprocess.run(
+            [sys.executable, "-m", "backscatter", "serve", "--host", "127.0.0.1"]
+            + ["--port", str(first.port), "--out", str(tmp_path / "b"), "--no-detect"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines()[-1].startswith("backscatter serve: error:")
+    assert "Traceback" not in res.stderr
