@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -94,6 +95,20 @@ def _write_png16(path: Path, pixels: np.ndarray) -> None:
         raise OSError(f"{path}: could not write PNG")
 
 
+def _write_dicos(path: Path, result: SceneResult, *, source_uri: str) -> None:
+    """DICOS DX through the dicos part, created-time = simulated acquisition time, so that the
+    same seed gives the same bytes."""
+    from backscatter.synth.device import scan_from_result
+
+    try:
+        from backscatter.dicos.content import save_atomic
+        from backscatter.dicos.dx import dx_dataset
+    except ImportError as exc:  # pragma: no cover - the dicos part ships with the package
+        raise OSError(f"{path}: --format dicos needs backscatter.dicos ({exc})") from exc
+    scan = scan_from_result(result, source_uri=source_uri)
+    save_atomic(dx_dataset(scan, created=scan.metadata.acquisition_time), path)
+
+
 def _render_job(args: tuple[SceneJob, str, tuple[int, int], str, str]) -> dict[str, Any]:
     job, profile, size, fmt, out_dir = args
     result = render_scene(job.seed, profile=profile, size=size, family=job.family, clean=job.clean)
@@ -103,14 +118,8 @@ def _render_job(args: tuple[SceneJob, str, tuple[int, int], str, str]) -> dict[s
         file_name = f"images/{name}.png"
         _write_png16(root / file_name, result.pixels)
     else:
-        from backscatter.synth.device import scan_from_result
-
-        try:
-            from backscatter.dicos.dx import write_dx
-        except ImportError as exc:
-            raise OSError(f"--format dicos needs backscatter.dicos.dx ({exc})") from exc
         file_name = f"images/{name}.dcm"
-        write_dx(scan_from_result(result, source_uri=f"synth:{name}"), root / file_name)
+        _write_dicos(root / file_name, result, source_uri=f"backscatter-synth:{job.index}")
     instance = np.zeros(result.pixels.shape, np.uint8)
     for k, ann in enumerate(result.annotations, start=1):
         instance[ann.mask & (instance == 0)] = k
@@ -169,6 +178,10 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+def _worker_init() -> None:
+    cv2.setNumThreads(1)  # one process per core; OpenCV threads would oversubscribe
+
+
 def _iter_results(
     tasks: list[tuple[SceneJob, str, tuple[int, int], str, str]], workers: int
 ) -> Iterator[dict[str, Any]]:
@@ -176,7 +189,10 @@ def _iter_results(
         for t in tasks:
             yield _render_job(t)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # a fresh interpreter per worker: forking a process whose OpenCV thread pool has run can
+    # deadlock the child
+    ctx = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
         yield from pool.map(_render_job, tasks, chunksize=4)
 
 

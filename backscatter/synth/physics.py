@@ -160,14 +160,21 @@ class Layer:
 
 
 def clip_layer(layer: Layer, shape: tuple[int, int]) -> Layer | None:
-    """The part of ``layer`` inside an image of ``shape``; None when nothing is left."""
+    """The part of ``layer`` inside an image of ``shape``, cut to where its thickness is not
+    zero (a zero-thickness pixel adds exactly nothing); None when nothing is left."""
     h, w = layer.thickness.shape
     r0, c0 = max(layer.row0, 0), max(layer.col0, 0)
     r1, c1 = min(layer.row0 + h, shape[0]), min(layer.col0 + w, shape[1])
     if r1 <= r0 or c1 <= c0:
         return None
     t = layer.thickness[r0 - layer.row0 : r1 - layer.row0, c0 - layer.col0 : c1 - layer.col0]
-    return Layer(layer.material, t, r0, c0, layer.depth_cm)
+    nz = t != 0
+    rows = np.flatnonzero(nz.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(nz[rows[0] : rows[-1] + 1].any(axis=0))
+    t = t[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    return Layer(layer.material, t, r0 + int(rows[0]), c0 + int(cols[0]), layer.depth_cm)
 
 
 def scatter_signal(
@@ -269,14 +276,20 @@ def count_and_digitise(
     Pixels with a mean under 30 photons are drawn from the exact Poisson law; brighter ones from
     its Gaussian limit ``N(lam, lam)`` (indistinguishable there, 5x cheaper).
     """
-    lam = counts_mean.astype(np.float32, copy=False)
+    lam = np.ascontiguousarray(counts_mean, dtype=np.float32)
     z = rng.standard_normal(lam.shape, dtype=np.float32)
-    n = lam + np.sqrt(lam) * z
-    low = lam < 30.0
-    if low.any():
-        n[low] = rng.poisson(lam[low]).astype(np.float32)
+    n = np.sqrt(lam)
+    n *= z
+    n += lam
+    low = np.flatnonzero(lam < 30.0)
+    if low.size:
+        n.ravel()[low] = rng.poisson(lam.ravel()[low]).astype(np.float32)
     np.maximum(n, 0.0, out=n)
-    dn = n * np.float32(profile.gain_dn) + np.float32(profile.dark_dn)
-    dn += rng.standard_normal(lam.shape, dtype=np.float32) * np.float32(profile.read_noise_dn)
+    dn = n
+    dn *= np.float32(profile.gain_dn)
+    dn += np.float32(profile.dark_dn)
+    read = rng.standard_normal(lam.shape, dtype=np.float32)
+    read *= np.float32(profile.read_noise_dn)
+    dn += read
     np.clip(dn, 0.0, float(profile.full_scale), out=dn)
     return np.rint(dn).astype(np.uint16)

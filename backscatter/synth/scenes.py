@@ -157,7 +157,8 @@ def tyre(rng: np.random.Generator, shape: tuple[int, int], ppc: float) -> Layout
     r_rim = r_out * rng.uniform(0.45, 0.55)
     ring = raster(annulus_polys(c, r_out, r_rim))
     ring_full = _patch_full(ring, shape)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    yy = np.arange(h, dtype=np.float32)[:, None]
+    xx = np.arange(w, dtype=np.float32)[None, :]
     rad = np.hypot(xx - c[0], yy - c[1])
     theta = np.arctan2(yy - c[1], xx - c[0])
     side = rng.uniform(0.9, 1.4)
@@ -212,10 +213,14 @@ def wall(rng: np.random.Generator, shape: tuple[int, int], ppc: float) -> Layout
             layers.append(_full("steel", full * 0.15, t_front))
         else:
             layers.append(_full("plywood", full * 9.0, t_front))
-        dots = stripes(shape, period_px=30 * ppc, angle_deg=90, duty=0.02, phase=rng.uniform(0, 1))
-        layers.append(
-            _full("steel", full * dots * 0.4 * (np.abs(np.arange(w) - x) < 0.5 * ppc)[None, :], 0.2)
-        )
+        phase = rng.uniform(0, 1)  # screw heads along the stud line
+        c0, c1 = max(0, int(np.floor(x - ppc))), min(w, int(np.ceil(x + ppc)) + 1)
+        if c1 > c0:
+            dots = stripes((h, c1 - c0), period_px=30 * ppc, angle_deg=90, duty=0.02,
+                           phase=phase, origin=(0, c0))  # fmt: skip
+            on_line = (np.abs(np.arange(c0, c1) - x) < 0.5 * ppc)[None, :]
+            t = full[:, c0:c1] * dots * 0.4 * on_line
+            layers.append(slab("steel", t, Patch(t, 0, c0), 0.2))
     if rng.random() < 0.5:
         layers.append(_full("foam", (~studs).astype(np.float32) * rng.uniform(5, 9), t_front + 0.5))
     back = str(rng.choice(["drywall", "plywood"]))

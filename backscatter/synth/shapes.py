@@ -125,10 +125,13 @@ def stripes(
     angle_deg: float,
     duty: float = 0.5,
     phase: float = 0.0,
+    origin: tuple[int, int] = (0, 0),
 ) -> np.ndarray:
-    """Binary stripes (float32 0/1) across ``shape`` at ``angle_deg``."""
+    """Binary stripes (float32 0/1) across ``shape`` at ``angle_deg``; ``origin`` (row, col)
+    is where the window sits in a larger pattern."""
     h, w = shape
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    yy = np.arange(origin[0], origin[0] + h, dtype=np.float32)[:, None]
+    xx = np.arange(origin[1], origin[1] + w, dtype=np.float32)[None, :]
     a = np.radians(angle_deg)
     u = (xx * np.float32(np.cos(a)) + yy * np.float32(np.sin(a))) / np.float32(period_px)
     return ((u + phase) % 1.0 < duty).astype(np.float32)

@@ -270,7 +270,8 @@ def liquid(
     body = raster([outline])
     prof = cylinder_profile(body, radius_px=0.5 * min(d, depth_body) * ppc)
     # fill line: liquid below it (towards the base at +h/2 in template space)
-    rr, cc = np.mgrid[0 : body.cov.shape[0], 0 : body.cov.shape[1]].astype(np.float32)
+    rr = np.arange(body.cov.shape[0], dtype=np.float32)[:, None]
+    cc = np.arange(body.cov.shape[1], dtype=np.float32)[None, :]
     a = np.radians(angle)
     ux, uy = -np.sin(a), np.cos(a)  # template +y (base) direction in image coordinates
     along = ((cc + body.col0 - center[0]) * ux + (rr + body.row0 - center[1]) * uy) / (h * ppc)
