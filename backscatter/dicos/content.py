@@ -13,7 +13,7 @@ from pydicom import config
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import UID, ExplicitVRLittleEndian
+from pydicom.uid import ExplicitVRLittleEndian
 
 from backscatter import __version__
 from backscatter.dicos.uids import (
@@ -139,6 +139,17 @@ def set_uid(ds: Dataset, keyword: str, value: str) -> None:
     ds[tag] = DataElement(tag, "UI", value, validation_mode=config.IGNORE)
 
 
+def file_meta(sop_class_uid: str, sop_instance_uid: str) -> FileMetaDataset:
+    """Part 10 file meta for an explicit VR little endian object of ours."""
+    meta = FileMetaDataset()
+    set_uid(meta, "MediaStorageSOPClassUID", sop_class_uid)
+    set_uid(meta, "MediaStorageSOPInstanceUID", sop_instance_uid)
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    set_uid(meta, "ImplementationClassUID", IMPLEMENTATION_CLASS_UID)
+    meta.ImplementationVersionName = IMPLEMENTATION_VERSION
+    return meta
+
+
 def base_dataset(
     *,
     sop_class_uid: str,
@@ -152,13 +163,7 @@ def base_dataset(
 ) -> Dataset:
     """SOP common, OOI (patient), study, series and equipment modules."""
     ds = Dataset()
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UID(sop_class_uid)
-    meta.MediaStorageSOPInstanceUID = UID(sop_instance_uid)
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
-    meta.ImplementationVersionName = IMPLEMENTATION_VERSION
-    ds.file_meta = meta
+    ds.file_meta = file_meta(sop_class_uid, sop_instance_uid)
     acquired = scan_time(scan)
     ds.SpecificCharacterSet = "ISO_IR 100"
     ds.InstanceCreationDate = created.strftime("%Y%m%d")

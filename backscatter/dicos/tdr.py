@@ -9,6 +9,7 @@ first (as the SDICOS samples do). Reading lives in :mod:`backscatter.dicos.tdr_r
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 from collections.abc import Sequence
@@ -16,16 +17,20 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pydicom
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.datadict import dictionary_has_tag, tag_for_keyword
+from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
-from pydicom.uid import UID
 
+from backscatter import __version__
 from backscatter.detections import Detections
 from backscatter.dicos.content import (
+    DICOS_VERSION,
+    MANUFACTURER,
     DicosWriteError,
     ImageRef,
     base_dataset,
     dt_value,
+    file_meta,
     image_ref,
     lo,
     save_atomic,
@@ -275,6 +280,70 @@ def _tdr_ref(uid: str) -> Dataset:
     return ref
 
 
+#: what an operator TDR takes over from the machine TDR: the OOI (patient) and study modules
+_FROM_MACHINE = (
+    "SpecificCharacterSet",
+    "PatientName",
+    "PatientID",
+    "IssuerOfPatientID",
+    "TypeOfPatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyInstanceUID",
+    "StudyDate",
+    "StudyTime",
+    "StudyID",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+    "OOIType",
+    "AcquisitionStatus",
+    "ScanType",
+)
+
+
+def _standard_only(seq: DicomSequence) -> DicomSequence:
+    """A deep copy without private or unknown elements (a vendor's extras are its own)."""
+    out = copy.deepcopy(seq)
+
+    def strip(ds: Dataset) -> None:
+        for elem in list(ds):
+            if elem.tag.is_private or not dictionary_has_tag(elem.tag):
+                del ds[elem.tag]
+            elif elem.VR == "SQ":
+                for inner in elem.value:
+                    strip(inner)
+
+    for item in out:
+        strip(item)
+    return out
+
+
+def _operator_dataset(machine: Dataset, uid: str, created: datetime) -> Dataset:
+    """A fresh TDR dataset in the machine TDR's study and OOI; series and equipment are ours."""
+    ds = Dataset()
+    ds.file_meta = file_meta(DICOS_TDR, uid)
+    for keyword in _FROM_MACHINE:
+        tag = tag_for_keyword(keyword)
+        if tag is not None and tag in machine:
+            ds[tag] = copy.deepcopy(machine[tag])
+    study = str(machine.get("StudyInstanceUID", "")) or derived_uid(uid, "study")
+    if "StudyInstanceUID" not in ds:
+        set_uid(ds, "StudyInstanceUID", study)
+    ds.InstanceCreationDate = ds.ContentDate = ds.SeriesDate = created.strftime("%Y%m%d")
+    ds.InstanceCreationTime = ds.ContentTime = ds.SeriesTime = created.strftime("%H%M%S.%f")
+    ds.SOPClassUID = DICOS_TDR
+    ds.SOPInstanceUID = uid
+    ds.Modality = "TDR"
+    set_uid(ds, "SeriesInstanceUID", derived_uid(study, "tdr", "OPERATOR"))
+    ds.SeriesNumber = 3
+    ds.InstanceNumber = 1
+    ds.Manufacturer = MANUFACTURER
+    ds.ManufacturerModelName = "backscatter review"
+    ds.SoftwareVersions = lo(f"backscatter {__version__}")
+    ds.DICOSVersion = DICOS_VERSION
+    return ds
+
+
 def write_operator_tdr(
     machine_tdr: str | os.PathLike[str] | TDR,
     path: str | os.PathLike[str],
@@ -319,18 +388,8 @@ def write_operator_tdr(
             path, f"PTO ids {unknown} are not in machine TDR {source.sop_instance_uid}"
         )
     created = datetime.now(UTC)
-    ds = machine.copy()
-    ds.file_meta = FileMetaDataset(machine.file_meta)
     uid = new_uid()
-    ds.file_meta.MediaStorageSOPInstanceUID = UID(uid)
-    ds.SOPInstanceUID = uid
-    ds.SeriesInstanceUID = derived_uid(str(machine.StudyInstanceUID), "tdr", "OPERATOR")
-    ds.SeriesNumber = 3
-    ds.InstanceCreationDate = ds.ContentDate = created.strftime("%Y%m%d")
-    ds.InstanceCreationTime = ds.ContentTime = created.strftime("%H%M%S.%f")
-    for keyword in ("TotalProcessingTime", "ReferencedStudySequence"):
-        if keyword in ds:
-            delattr(ds, keyword)
+    ds = _operator_dataset(machine, uid, created)
     items: list[Dataset] = []
     for pto_id, flag in [(p, AssessmentFlag.THREAT) for p in confirmed] + [
         (p, AssessmentFlag.NO_THREAT) for p in rejected
@@ -342,7 +401,7 @@ def write_operator_tdr(
         ref_pto.PotentialThreatObjectID = int(pto_id)
         ref_pto.ReferencedTDRInstanceSequence = DicomSequence([_tdr_ref(source.sop_instance_uid)])
         item.ReferencedPTOSequence = DicomSequence([ref_pto])
-        item.PTORepresentationSequence = old.PTORepresentationSequence
+        item.PTORepresentationSequence = _standard_only(old.PTORepresentationSequence)
         assessment = Dataset()
         old_assessment = old.get("ATDAssessmentSequence", [Dataset()])[0]
         assessment.ThreatCategory = old_assessment.get("ThreatCategory", "ANOMALY")

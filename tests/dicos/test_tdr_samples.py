@@ -12,6 +12,8 @@ from backscatter.dicos.content import ImageRef
 from backscatter.dicos.tdr import read_tdr
 from backscatter.dicos.uids import DICOS_DX_PROCESSING
 
+from .conftest import need
+
 #: relative path -> number of PTOs it holds
 SAMPLE_TDRS = {
     "V03_Data/DXwithTDR/tdr.dcs": 1,
@@ -76,3 +78,31 @@ def test_unknown_classes_policy(samples: Path) -> None:
 
     with pytest.raises(TDRReadError, match="class 'PI' not in"):
         read_tdr(samples / "V03_Data/DXwithTDR/tdr.dcs", unknown_classes="error")
+
+
+def test_operator_tdr_on_a_foreign_machine_tdr(samples: Path, tmp_path: Path) -> None:
+    """An officer's decision on an SDICOS machine TDR: fresh header, standard elements only,
+    references copied verbatim (zero-padded UIDs included)."""
+    import subprocess
+
+    import pydicom
+
+    from backscatter.dicos.enum import OperatorVerdict
+    from backscatter.dicos.tdr import write_operator_tdr
+
+    machine = samples / "V03_Data/DXwithTDR/tdr.dcs"
+    write_operator_tdr(
+        machine, tmp_path / "op.dcm", operator_id="o1", decision="CLEAR", rejected=[0]
+    )
+    op = read_tdr(tmp_path / "op.dcm")
+    assert op.verdicts == (OperatorVerdict.REJECTED,)
+    assert op.referenced_tdr_uids == ("4231332890.40366.18332.139098.082120118137038089",)
+    assert op.image_refs == read_tdr(machine).image_refs
+    np.testing.assert_array_equal(op.detections.boxes, [[24, 91, 40, 113]])
+    ds = pydicom.dcmread(tmp_path / "op.dcm")
+    assert "ImageScaleRepresentation" not in ds or ds["ImageScaleRepresentation"].VR == "DS"
+    assert ds.file_meta.get((0x0002, 0x0004)) is None
+    assert (0x6100, 0x8000) not in ds.ThreatSequence[0].PTORepresentationSequence[0]
+    dcmdump = need("dcmdump")
+    dump = subprocess.run([dcmdump, str(tmp_path / "op.dcm")], capture_output=True, text=True)
+    assert dump.returncode == 0 and "E:" not in dump.stderr
