@@ -76,3 +76,30 @@ def pad_to_stride(image: np.ndarray, *, stride: int, value: float = 0.0) -> np.n
     if pr == 0 and pc == 0:
         return image.copy()
     return np.pad(image, ((0, pr), (0, pc)), mode="constant", constant_values=value)
+
+
+#: integer dtypes small enough for a full lookup table (one entry per possible stored value)
+_LUT_DTYPES = (np.dtype("uint8"), np.dtype("uint16"))
+_LUT_CACHE: dict[tuple[str, int, PreprocessSpec], np.ndarray] = {}
+
+
+def normalise_lut(
+    dtype: np.dtype[Any], *, bits_stored: int, spec: PreprocessSpec
+) -> np.ndarray | None:
+    """:func:`normalise` as a table for uint8/uint16 pixels (None for other dtypes).
+
+    ``lut[pixels]`` is bit-for-bit ``normalise(pixels, ...)``: the table *is* normalise applied to
+    every possible stored value, so runtime and training cannot drift; it is one gather instead
+    of several float passes over a large scan.
+    """
+    dt = np.dtype(dtype)
+    if dt not in _LUT_DTYPES:
+        return None
+    key = (dt.str, int(bits_stored), spec)
+    lut = _LUT_CACHE.get(key)
+    if lut is None:
+        values = np.arange(2 ** (8 * dt.itemsize), dtype=dt)
+        lut = normalise(values.reshape(1, -1), bits_stored=bits_stored, spec=spec).reshape(-1)
+        lut.setflags(write=False)
+        _LUT_CACHE[key] = lut
+    return lut
