@@ -18,6 +18,7 @@ import torch
 
 from backscatter.detections import Detections
 from backscatter.training.checkpoint import load_checkpoint
+from backscatter.training.config import TrainConfig
 from backscatter.training.model import DetectorGraph, build_model
 from backscatter.training.predict import OnnxBackend, TorchBackend, preprocess_spec
 
@@ -194,3 +195,56 @@ def _compare(
             raise ParityError(f"{where}: boxes differ by {db:.2e} px (> {box_tol})")
         start = end
     return start
+
+
+def torch_graph_from_onnx(onnx_path: str | Path, cfg: TrainConfig) -> DetectorGraph:
+    """Rebuild the PyTorch graph of an exported BSNet from the ONNX file's own weights.
+
+    The export folds each BatchNorm into its convolution; this folds the fresh model the same
+    way, then loads the ONNX Conv weights in execution order. Lets the parity check run on a
+    shipped model whose checkpoint is not shipped.
+    """
+    import onnx
+    from onnx import numpy_helper
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    net = build_model(len(cfg.classes), cfg.model).eval()
+    for module in list(net.modules()):
+        for name, child in list(module.named_children()):
+            if (
+                isinstance(child, torch.nn.Sequential)
+                and len(child) == 3
+                and isinstance(child[0], torch.nn.Conv2d)
+                and isinstance(child[1], torch.nn.BatchNorm2d)
+            ):
+                fused = fuse_conv_bn_eval(child[0], child[1])
+                setattr(module, name, torch.nn.Sequential(fused, child[2]))
+    order: list[torch.nn.Conv2d] = []
+    hooks = [
+        m.register_forward_hook(lambda mod, _i, _o: order.append(mod))
+        for m in net.modules()
+        if isinstance(m, torch.nn.Conv2d)
+    ]
+    with torch.no_grad():
+        net(torch.zeros(1, 1, 64, 64))
+    for h in hooks:
+        h.remove()
+    model = onnx.load(str(onnx_path))
+    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    consts = {
+        n.output[0]: numpy_helper.to_array(n.attribute[0].t)
+        for n in model.graph.node
+        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value"
+    }
+    inits.update(consts)
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    if len(convs) != len(order):
+        raise ValueError(f"{onnx_path}: {len(convs)} Conv nodes, model config has {len(order)}")
+    for node, conv in zip(convs, order, strict=True):
+        weight = torch.from_numpy(inits[node.input[1]].copy())
+        if weight.shape != conv.weight.shape:
+            raise ValueError(f"{onnx_path}: Conv {node.name} {tuple(weight.shape)} does not fit")
+        conv.weight.data.copy_(weight)
+        if len(node.input) > 2 and conv.bias is not None:
+            conv.bias.data.copy_(torch.from_numpy(inits[node.input[2]].copy()))
+    return DetectorGraph(net, cfg.model.top_k).eval()

@@ -36,13 +36,17 @@ def to_detections(
     class_names: tuple[str, ...],
     min_score: float,
 ) -> Detections:
-    """Raw outputs of one image ``(K, 4), (K,), (K,)`` -> Detections inside ``(rows, cols)``."""
+    """Raw outputs of one image ``(K, 4), (K,), (K,)`` -> Detections inside ``(rows, cols)``,
+    the same rule as the runtime (``backscatter.inference.detector``): score >= ``min_score``,
+    boxes clipped to the scan, empty boxes dropped."""
     rows, cols = shape
-    keep = scores >= min_score
+    keep = (scores >= min_score) & (labels >= 0) & (labels < len(class_names))
     b = boxes[keep].astype(np.float32).copy()
     np.clip(b[:, 0::2], 0, cols, out=b[:, 0::2])
     np.clip(b[:, 1::2], 0, rows, out=b[:, 1::2])
-    return Detections(b, scores[keep], labels[keep].astype(np.int64), class_names=class_names)
+    ok = (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])  # boxes wholly outside the scan
+    s, lab = scores[keep][ok], labels[keep][ok].astype(np.int64)
+    return Detections(b[ok], s, lab, class_names=class_names)
 
 
 class Predictor:

@@ -172,3 +172,32 @@ def test_shipped_model_card_and_metadata() -> None:
         meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
         assert set(meta) >= META_KEYS
         assert json.loads(meta["preprocess"]) == card["preprocess"]
+
+
+@pytest.mark.skipif(not SHIPPED, reason="no shipped model in models/")
+def test_shipped_model_parity_on_unseen_scans() -> None:
+    from backscatter.training.config import config_from_dict
+    from backscatter.training.export import torch_graph_from_onnx
+
+    for path in SHIPPED:
+        card = json.loads(path.with_suffix(".json").read_text())
+        cfg = config_from_dict(card["training"]["config"])
+        graph = torch_graph_from_onnx(path, cfg)
+        rng = np.random.default_rng(2024)
+        scans = [parity_scan(rng, s) for s in [(512, 512), (384, 640)]]
+        n = check_parity(graph, path, scans, min_score=0.0)
+        assert n >= 100, n
+
+
+@pytest.mark.skipif(not SHIPPED, reason="no shipped model in models/")
+def test_eval_path_matches_the_runtime_detector_on_the_shipped_model() -> None:
+    from backscatter.inference.detector import Detector
+    from backscatter.scan import Scan
+
+    scan_px = parity_scan(np.random.default_rng(11), (512, 512))
+    det = Detector.load(SHIPPED[0], min_score=0.05)(
+        Scan(pixels=scan_px, bits_stored=16, scan_id="parity")
+    )
+    ours = load_predictor(SHIPPED[0], min_score=0.05)(scan_px, bits_stored=16)
+    assert len(det) == len(ours)
+    np.testing.assert_allclose(np.sort(det.scores), np.sort(ours.scores), atol=1e-5)
