@@ -1,9 +1,10 @@
 """One simulated scan: scene -> layer transport -> beam spot -> scan geometry -> detector.
 
 :func:`render_scene` is deterministic in its ``seed``. Each threat gets a *visible* mask: the
-pixels where its own contrast (the signal with it minus the signal without it, in counts) is at
-least one noise sigma. A threat whose visible part is too small, too faint or too little of its
-outline to be recognised is flagged ``hidden`` (written as COCO ``iscrowd=1``).
+pixels where its own contrast (the signal with it minus the signal without it, in counts,
+averaged over about 8 mm, the scale of shape features) is at least 2.5 noise sigmas. A threat
+whose visible part is too small, too faint or too little of its outline to be recognised is
+flagged ``hidden`` (written as COCO ``iscrowd=1``).
 """
 
 from __future__ import annotations
@@ -31,12 +32,15 @@ from backscatter.synth.scenes import BUILDERS, FAMILIES, Layout, add_clutter, cr
 from backscatter.synth.shapes import smooth_noise
 from backscatter.synth.threats import GENERATORS, Threat
 
-#: a visible threat pixel has |own contrast| >= this many noise sigmas
-PIXEL_SNR = 1.0
+#: contrast is judged at the scale of shape features (k x k pixel mean, k ~ this many cm), the
+#: way an eye or a CNN integrates noise: SNR_k = k * mean(own contrast) / sigma_pixel
+FEATURE_CM = 0.8
+#: a threat pixel is visible where its own contrast is >= this many noise sigmas at that scale
+VISIBLE_SNR = 2.5
 #: a recognisable threat shows at least this fraction of its outline ...
 MIN_VISIBLE_FRACTION = 0.5
-#: ... with at least this mean per-pixel contrast-to-noise over the visible part
-MIN_MEAN_SNR = 2.0
+#: ... with at least this mean contrast-to-noise (feature scale) over the visible part
+MIN_MEAN_SNR = 4.0
 #: a threat in a closed cavity (tyre, bag) must have this share of its outline inside it
 MIN_INSIDE = 0.85
 #: class draw weights: steel threats are hidden more often, so they are drawn more often
@@ -222,9 +226,12 @@ def render_scene(
         )
         delta = blur_spot(signal[region] - without, sigma_px=prof.spot_sigma_px)
         lam = (signal[region] + prof.ambient) * prof.counts_per_signal
-        snr = np.abs(delta) * prof.counts_per_signal / np.sqrt(lam + read_counts2)
+        k = max(3, round(FEATURE_CM * ppc))
+        mean_delta = cv2.blur(delta, (k, k), borderType=cv2.BORDER_REFLECT)
+        mean_var = cv2.blur(lam + np.float32(read_counts2), (k, k), borderType=cv2.BORDER_REFLECT)
+        snr = np.abs(mean_delta) * (prof.counts_per_signal * k) / np.sqrt(mean_var)
         vis = np.zeros(shape, bool)
-        vis[region] = full[region] & (snr >= PIXEL_SNR)
+        vis[region] = full[region] & (snr >= VISIBLE_SNR)
         n_full, n_vis = int(full.sum()), int(vis.sum())
         mean_snr = float(snr[vis[region]].mean()) if n_vis else 0.0
         vis_masks.append(vis)
