@@ -182,6 +182,9 @@ def _dicom_from_loaded(loaded: LoadedFile, *, policy: ReadPolicy) -> Scan:
             "dicos_version": _str(ds, "DICOSVersion") or _dicos_version(ds),
             "pixel_element": f"({tag >> 16:04X},{tag & 0xFFFF:04X})",
             "rescale": _rescale(ds),
+            "sop_instance_uid": _str(ds, "SOPInstanceUID"),
+            "study_instance_uid": _str(ds, "StudyInstanceUID"),
+            "series_instance_uid": _str(ds, "SeriesInstanceUID"),
         }
     )
     scan_id = _str(ds, "SOPInstanceUID") or loaded.stable_id
