@@ -136,6 +136,9 @@ def iter_uri(
     except (ValueError, OSError) as exc:
         yield Item(source=uri, error=exc)
         return
+    except ImportError as exc:  # the source's optional part is not installed
+        yield Item(source=uri, error=ScanAccessError(uri, f"source not available: {exc}"))
+        return
     try:
         it = iter(source)
         for k in itertools.count():
