@@ -66,6 +66,13 @@ def display() -> Iterator[str]:
         proc.wait(timeout=10)
 
 
+def keys(disp: str, wid: str, *names: str) -> None:
+    """Type keys one at a time. The Qt highgui backend keeps only the last key pressed between
+    two waitKeyEx calls, so keys are spaced further apart than a person types them."""
+    xdo(disp, "key", "--window", wid, "--delay", "250", *names)
+    time.sleep(0.3)
+
+
 def xdo(disp: str, *args: str) -> str:
     env = {**os.environ, "DISPLAY": disp}
     res = subprocess.run(
@@ -123,12 +130,12 @@ def test_review_in_a_real_window(tmp_path: Path, display: str) -> None:
     proc, wid = start_viewer(display, [*args, "--size", "1280x760"], tmp_path, firearm_shown)
     try:
         # scan 1: confirm the firearm flag, draw a missed blade with the mouse, decide ALARM
-        xdo(display, "key", "--window", wid, "Tab", "y", "b")
+        keys(display, wid, "Tab", "y", "b")
         xdo(display, "mousemove", "--window", wid, "100", "400", "mousedown", "1")
         xdo(display, "mousemove", "--window", wid, "150", "450")
         xdo(display, "mousemove", "--window", wid, "200", "500", "mouseup", "1")
         time.sleep(0.3)
-        xdo(display, "key", "--window", wid, "4")
+        keys(display, wid, "4")
         time.sleep(0.8)
         shot = screenshot(display, tmp_path / "flagged.png")[:760, :1280]
         # the scan is there (noisy grey texture) and so are the overlays
@@ -140,15 +147,15 @@ def test_review_in_a_real_window(tmp_path: Path, display: str) -> None:
         x0, y0 = OBJECT_BOX[0] * 1.25, OBJECT_BOX[1] * 1.25 + 48
         assert firearm[int(y0) + 60, int(x0)]  # the firearm box's left edge
         assert colour_mask(shot, SELECTED_COLOUR)[448, 98]  # the new mark is selected
-        xdo(display, "key", "--window", wid, "a")
+        keys(display, wid, "a")
         rows = wait_rows(db, 1)
         # scan 2: image tools, then CLEAR; scan 3: INSPECT
-        xdo(display, "key", "--window", wid, "v", "l", "e", "m", "bracketright", "r")
+        keys(display, wid, "v", "l", "e", "m", "bracketright", "r")
         xdo(display, "mousemove", "--window", wid, "600", "300", "mousedown", "3")
         xdo(display, "mousemove", "--window", wid, "700", "300", "mouseup", "3")
-        xdo(display, "key", "--window", wid, "c")
+        keys(display, wid, "c")
         wait_rows(db, 2)
-        xdo(display, "key", "--window", wid, "i")
+        keys(display, wid, "i")
         rows = wait_rows(db, 3)
         # killing the viewer loses nothing already decided
         proc.send_signal(signal.SIGKILL)
