@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import resource
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -29,9 +28,12 @@ from backscatter.synth.physics import count_and_digitise, get_profile
 from backscatter.synth.render import render_scene
 
 
-def _render(args: tuple[int, int]) -> int:
+def _render(args: tuple[int, int]) -> float:
+    """Render one scene; returns the CPU seconds it took in this process."""
     seed, size = args
-    return int(render_scene(seed, size=(size, size)).pixels[0, 0])
+    t = time.process_time()
+    render_scene(seed, size=(size, size))
+    return time.process_time() - t
 
 
 def main() -> None:
@@ -67,15 +69,13 @@ def main() -> None:
         "2 idle cores (load-independent)"
     )
 
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     ctx = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(max_workers=args.workers, mp_context=ctx) as pool:
         list(pool.map(_render, [(s, size) for s in seeds[: args.workers]]))
         t = time.perf_counter()
-        list(pool.map(_render, [(s, size) for s in seeds], chunksize=4))
+        cpu_each = list(pool.map(_render, [(s, size) for s in seeds], chunksize=4))
         pooled = n / (time.perf_counter() - t)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    child = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / (n + 2)
+    child = sum(cpu_each) / n
     print(
         f"render    {args.workers} processes       {pooled:8.1f} scenes/s  (target >= 20; "
         f"{child * 1000:.0f} CPU-ms/scene in the workers)"

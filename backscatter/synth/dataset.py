@@ -90,8 +90,12 @@ def _rle(mask: np.ndarray) -> dict[str, Any]:
     return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": counts}
 
 
-def _write_png16(path: Path, pixels: np.ndarray) -> None:
-    if not cv2.imwrite(str(path), pixels, [cv2.IMWRITE_PNG_COMPRESSION, 3]):
+def _write_png(path: Path, pixels: np.ndarray) -> None:
+    """Lossless PNG (8 or 16 bit). Huffman-only: the noise does not deflate, and this is 2x faster
+    than the default strategy for slightly smaller files."""
+    params = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY,
+              cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY]  # fmt: skip
+    if not cv2.imwrite(str(path), pixels, params):
         raise OSError(f"{path}: could not write PNG")
 
 
@@ -116,14 +120,14 @@ def _render_job(args: tuple[SceneJob, str, tuple[int, int], str, str]) -> dict[s
     name = f"{job.index:06d}"
     if fmt == "png16":
         file_name = f"images/{name}.png"
-        _write_png16(root / file_name, result.pixels)
+        _write_png(root / file_name, result.pixels)
     else:
         file_name = f"images/{name}.dcm"
         _write_dicos(root / file_name, result, source_uri=f"backscatter-synth:{job.index}")
     instance = np.zeros(result.pixels.shape, np.uint8)
     for k, ann in enumerate(result.annotations, start=1):
         instance[ann.mask & (instance == 0)] = k
-    _write_png16(root / f"masks/{name}.png", instance)
+    _write_png(root / f"masks/{name}.png", instance)
     return _records(job, result, file_name)
 
 
