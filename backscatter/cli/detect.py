@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         from backscatter.inference.providers import cpu_count
 
         args.threads = max(1, cpu_count() // args.workers)  # share the CPUs, do not oversubscribe
-    bar = tqdm(unit="scan", desc="detect", disable=None, dynamic_ncols=True)
+    bar = tqdm(unit="scan", desc="detect", disable=None)
 
     def on_item(item: Item) -> None:
         if item.error is not None:
