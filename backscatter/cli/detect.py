@@ -59,12 +59,14 @@ def run(args: argparse.Namespace) -> int:
         from backscatter.inference.providers import cpu_count
 
         args.threads = max(1, cpu_count() // args.workers)  # share the CPUs, do not oversubscribe
-    bar = tqdm(unit="scan", desc="detect", disable=None)
+    bars: list[tqdm[Any]] = []
 
     def on_item(item: Item) -> None:
+        if not bars:  # created on the first result, after the model and any logging
+            bars.append(tqdm(unit="scan", desc="detect", disable=None))
         if item.error is not None:
-            bar.write(f"backscatter detect: {item.error}", file=sys.stderr)
-        bar.update(1)
+            bars[0].write(f"backscatter detect: {item.error}", file=sys.stderr)
+        bars[0].update(1)
 
     try:
         if args.engine == "ray":
@@ -105,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
                 on_item=on_item,
             )
     finally:
-        bar.close()
+        for bar in bars:
+            bar.close()
     for kind, why in summary.unavailable.items():
         print(f"backscatter detect: {kind} outputs skipped: {why}", file=sys.stderr)
     report: dict[str, Any] = {
