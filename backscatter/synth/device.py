@@ -34,6 +34,14 @@ def _detections(anns: list[Annotation], shape: tuple[int, int]) -> Detections:
     )
 
 
+def auto_window(pixels: np.ndarray) -> tuple[float, float]:
+    """The device's display window ``(center, width)``: its 0.5-99.5 percentile range, as a
+    scanner's auto-contrast would set it. For display only; models normalise by bits stored."""
+    lo, hi = np.percentile(pixels, [0.5, 99.5])
+    width = max(float(hi - lo), 1.0)
+    return float(lo) + width / 2, width
+
+
 def scan_uid(profile: str, seed: int) -> str:
     """A DICOM UID that depends only on the profile and the seed."""
     from pydicom.uid import generate_uid
@@ -56,14 +64,13 @@ def scan_from_result(result: SceneResult, *, source_uri: str = "") -> Scan:
         acquisition_time=SIM_EPOCH + timedelta(seconds=int(result.seed) % (365 * 86400)),
         scan_direction="top-to-bottom lines, left-to-right sweep",
     )
-    full = float(prof.full_scale)
     return Scan(
         pixels=result.pixels,
         bits_stored=result.bits_stored,
         scan_id=scan_uid(prof.name, result.seed),
         source_uri=source_uri or f"sim://{prof.name}?seed={result.seed}",
         pixel_spacing_mm=result.pixel_spacing_mm,
-        window=(0.3 * full, 0.6 * full),
+        window=auto_window(result.pixels),
         metadata=meta,
         object_type="SIM",
         extras={

@@ -28,6 +28,8 @@ def test_open_source_yields_count_sim_scans() -> None:
     md = s.metadata
     assert (md.manufacturer, md.model, md.kvp) == ("backscatter-sim", "van", 225.0)
     assert md.tube_current_ma and md.acquisition_time is not None and md.scan_direction
+    center, width = s.window or (0.0, 0.0)
+    assert np.mean((s.pixels >= center - width / 2) & (s.pixels <= center + width / 2)) > 0.95
     assert s.extras["scene_family"] in ("door", "tyre", "wall", "luggage", "crate")
     assert len({x.scan_id for x in scans}) == 3
 

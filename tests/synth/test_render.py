@@ -94,3 +94,14 @@ def test_hidden_flag_follows_the_recognition_rule() -> None:
                 assert a.hidden
             seen += 1
     assert seen > 5
+
+
+def test_preview_is_small_8_bit_with_box_colours() -> None:
+    from backscatter.synth.preview import preview
+
+    r = render_scene(21, size=(256, 256), family="luggage", classes=[4])
+    img = preview(r, size=128)
+    assert img.dtype == np.uint8 and img.shape == (128, 128, 3)
+    plain = preview(r, size=128, boxes=False)
+    assert np.array_equal(plain[..., 0], plain[..., 2])  # grey without boxes
+    assert not np.array_equal(img, plain)
