@@ -19,6 +19,7 @@ from backscatter.synth.shapes import (
     place,
     raster,
     rounded_rect,
+    shape_patch,
     smooth_noise,
     stripes,
 )
@@ -31,7 +32,7 @@ def book(rng: np.random.Generator, center: Center, ppc: float, depth: float) -> 
     """Sharp-edged paper block with page lines along the spine."""
     w, h, t = rng.uniform(13, 24), rng.uniform(18, 30), rng.uniform(1.2, 5.0)
     angle = rng.uniform(0, 180)
-    p = raster([place(RECT, center=center, size=(w * ppc, h * ppc), angle_deg=angle)])
+    p = shape_patch(RECT, center=center, size=(w * ppc, h * ppc), angle_deg=angle)
     pages = stripes(p.cov.shape, period_px=max(1.5, 0.25 * ppc), angle_deg=angle, duty=0.5)
     return [slab("paper", p.cov * t * (0.97 + 0.06 * pages), p, depth)]
 
@@ -39,15 +40,11 @@ def book(rng: np.random.Generator, center: Center, ppc: float, depth: float) -> 
 def clothes(rng: np.random.Generator, center: Center, ppc: float, depth: float) -> list[Layer]:
     """Folded or crumpled textile: a large soft blob with wrinkles."""
     w, h = rng.uniform(20, 45), rng.uniform(15, 40)
-    p = raster(
-        [
-            place(
-                rounded_rect(rng.uniform(0.1, 0.45)),
-                center=center,
-                size=(w * ppc, h * ppc),
-                angle_deg=rng.uniform(0, 180),
-            )
-        ]
+    p = shape_patch(
+        rounded_rect(rng.uniform(0.1, 0.45)),
+        center=center,
+        size=(w * ppc, h * ppc),
+        angle_deg=rng.uniform(0, 180),
     )
     base = rng.uniform(2.0, 8.0)
     wr = 1.0 + 0.45 * smooth_noise(p.cov.shape, rng, cells=9)
@@ -59,9 +56,7 @@ def laptop(rng: np.random.Generator, center: Center, ppc: float, depth: float) -
     """Aluminium/plastic case, PCB, battery cells (steel cans) and a screen."""
     w, h = rng.uniform(28, 36), rng.uniform(20, 25)
     angle = rng.uniform(-20, 20) + float(rng.choice([0, 90]))
-    case = raster(
-        [place(rounded_rect(0.04), center=center, size=(w * ppc, h * ppc), angle_deg=angle)]
-    )
+    case = shape_patch(rounded_rect(0.04), center=center, size=(w * ppc, h * ppc), angle_deg=angle)
     case_mat = str(rng.choice(["aluminium", "plastic"]))
     layers = [slab(case_mat, case.cov * (0.15 if case_mat == "aluminium" else 0.4), case, depth)]
     a = np.radians(angle)
@@ -71,30 +66,24 @@ def laptop(rng: np.random.Generator, center: Center, ppc: float, depth: float) -
             center[0] + off * np.cos(a) + 0.28 * h * ppc * np.sin(a),
             center[1] - off * np.sin(a) + 0.28 * h * ppc * np.cos(a),
         )
-        cell = raster(
-            [place(rounded_rect(0.3), center=c, size=(6.5 * ppc, 1.8 * ppc), angle_deg=angle)]
+        cell = shape_patch(
+            rounded_rect(0.3), center=c, size=(6.5 * ppc, 1.8 * ppc), angle_deg=angle
         )
         layers.append(
             slab("steel", cylinder_profile(cell, radius_px=0.9 * ppc) * 0.1, cell, depth + 0.4)
         )
-    board = raster(
-        [place(RECT, center=center, size=(0.6 * w * ppc, 0.4 * h * ppc), angle_deg=angle)]
-    )
+    board = shape_patch(RECT, center=center, size=(0.6 * w * ppc, 0.4 * h * ppc), angle_deg=angle)
     layers.append(slab("fr4", board.cov * 0.16, board, depth + 0.3))
     return layers
 
 
 def phone(rng: np.random.Generator, center: Center, ppc: float, depth: float) -> list[Layer]:
     w, h = rng.uniform(6.5, 8.0), rng.uniform(14, 16.5)
-    p = raster(
-        [
-            place(
-                rounded_rect(0.15),
-                center=center,
-                size=(w * ppc, h * ppc),
-                angle_deg=rng.uniform(0, 180),
-            )
-        ]
+    p = shape_patch(
+        rounded_rect(0.15),
+        center=center,
+        size=(w * ppc, h * ppc),
+        angle_deg=rng.uniform(0, 180),
     )
     return [slab("aluminium", p.cov * 0.3, p, depth), slab("fr4", p.cov * 0.3, p, depth + 0.2)]
 
@@ -102,7 +91,7 @@ def phone(rng: np.random.Generator, center: Center, ppc: float, depth: float) ->
 def food_can(rng: np.random.Generator, center: Center, ppc: float, depth: float) -> list[Layer]:
     """Tin can (steel) of wet food seen from the side: dark rectangle, bright only if thin."""
     d, h = rng.uniform(6.5, 10.0), rng.uniform(8.0, 12.0)
-    p = raster([place(RECT, center=center, size=(d * ppc, h * ppc), angle_deg=rng.uniform(0, 180))])
+    p = shape_patch(RECT, center=center, size=(d * ppc, h * ppc), angle_deg=rng.uniform(0, 180))
     mat = str(rng.choice(["steel", "aluminium"], p=[0.6, 0.4]))
     return [
         slab(mat, p.cov * (0.03 if mat == "steel" else 0.02), p, depth),
@@ -113,22 +102,18 @@ def food_can(rng: np.random.Generator, center: Center, ppc: float, depth: float)
 def fruit(rng: np.random.Generator, center: Center, ppc: float, depth: float) -> list[Layer]:
     """Round water-rich bodies (apples, oranges): bright discs."""
     d = rng.uniform(6.0, 9.5)
-    p = raster([place(ellipse(), center=center, size=(d * ppc, d * ppc * rng.uniform(0.85, 1.1)))])
+    p = shape_patch(ellipse(), center=center, size=(d * ppc, d * ppc * rng.uniform(0.85, 1.1)))
     return [slab("water", cylinder_profile(p, radius_px=d * ppc / 2) * d * 0.9, p, depth)]
 
 
 def flour_bag(rng: np.random.Generator, center: Center, ppc: float, depth: float) -> list[Layer]:
     """A paper bag of flour or sugar: bright, soft-edged, sagging, no tape."""
     w, h = rng.uniform(12, 18), rng.uniform(18, 28)
-    p = raster(
-        [
-            place(
-                rounded_rect(0.25),
-                center=center,
-                size=(w * ppc, h * ppc),
-                angle_deg=rng.uniform(0, 180),
-            )
-        ]
+    p = shape_patch(
+        rounded_rect(0.25),
+        center=center,
+        size=(w * ppc, h * ppc),
+        angle_deg=rng.uniform(0, 180),
     )
     prof = cylinder_profile(p, radius_px=4.0 * ppc) * (
         1 + 0.15 * smooth_noise(p.cov.shape, rng, cells=4)
@@ -163,25 +148,17 @@ def screwdriver(rng: np.random.Generator, center: Center, ppc: float, depth: flo
     a = np.radians(angle)
     u = np.array([np.cos(a), -np.sin(a)])
     c = np.asarray(center)
-    shaft = raster(
-        [
-            place(
-                RECT,
-                center=tuple(c + u * ls / 2 * ppc),
-                size=(ls * ppc, 0.7 * ppc),
-                angle_deg=angle,
-            )
-        ]
+    shaft = shape_patch(
+        RECT,
+        center=tuple(c + u * ls / 2 * ppc),
+        size=(ls * ppc, 0.7 * ppc),
+        angle_deg=angle,
     )
-    handle = raster(
-        [
-            place(
-                rounded_rect(0.3),
-                center=tuple(c - u * lh / 2 * ppc),
-                size=(lh * ppc, 3.0 * ppc),
-                angle_deg=angle,
-            )
-        ]
+    handle = shape_patch(
+        rounded_rect(0.3),
+        center=tuple(c - u * lh / 2 * ppc),
+        size=(lh * ppc, 3.0 * ppc),
+        angle_deg=angle,
     )
     return [
         slab("steel", cylinder_profile(shaft, radius_px=0.35 * ppc) * 0.7, shaft, depth),
@@ -196,16 +173,12 @@ def hammer(rng: np.random.Generator, center: Center, ppc: float, depth: float) -
     a = np.radians(angle)
     u = np.array([np.cos(a), -np.sin(a)])
     c = np.asarray(center)
-    handle = raster([place(RECT, center=tuple(c), size=(lh * ppc, 2.8 * ppc), angle_deg=angle)])
-    head = raster(
-        [
-            place(
-                RECT,
-                center=tuple(c + u * lh / 2 * ppc),
-                size=(3.0 * ppc, 11 * ppc),
-                angle_deg=angle,
-            )
-        ]
+    handle = shape_patch(RECT, center=tuple(c), size=(lh * ppc, 2.8 * ppc), angle_deg=angle)
+    head = shape_patch(
+        RECT,
+        center=tuple(c + u * lh / 2 * ppc),
+        size=(3.0 * ppc, 11 * ppc),
+        angle_deg=angle,
     )
     return [
         slab("plywood", cylinder_profile(handle, radius_px=1.4 * ppc) * 2.8, handle, depth),

@@ -21,9 +21,9 @@ from backscatter.synth.shapes import (
     annulus_polys,
     cylinder_profile,
     ellipse,
-    place,
     raster,
     rounded_rect,
+    shape_patch,
     smooth_noise,
     stripes,
 )
@@ -75,63 +75,49 @@ def door(rng: np.random.Generator, shape: tuple[int, int], ppc: float) -> Layout
     """Vehicle door: 0.7-1 mm steel skin, window rails, intrusion beam, speaker, glass, trim."""
     h, w = shape
     body = _patch_full(
-        raster(
-            [
-                place(
-                    rounded_rect(0.06),
-                    center=(w / 2 + rng.uniform(-0.05, 0.05) * w, h / 2),
-                    size=(w * rng.uniform(0.95, 1.15), h * rng.uniform(0.95, 1.15)),
-                )
-            ]
+        shape_patch(
+            rounded_rect(0.06),
+            center=(w / 2 + rng.uniform(-0.05, 0.05) * w, h / 2),
+            size=(w * rng.uniform(0.95, 1.15), h * rng.uniform(0.95, 1.15)),
         ),
         shape,
     )
     skin = rng.uniform(0.07, 0.1)
     layers = [_full("steel", body * skin * (1 + 0.03 * smooth_noise(shape, rng, cells=4)), 0.0)]
     for _ in range(int(rng.integers(1, 4))):  # bitumen sound-deadening pads
-        p = raster(
-            [
-                place(
-                    RECT,
-                    center=(rng.uniform(0.2, 0.8) * w, rng.uniform(0.3, 0.8) * h),
-                    size=(rng.uniform(10, 25) * ppc, rng.uniform(10, 25) * ppc),
-                )
-            ]
+        p = shape_patch(
+            RECT,
+            center=(rng.uniform(0.2, 0.8) * w, rng.uniform(0.3, 0.8) * h),
+            size=(rng.uniform(10, 25) * ppc, rng.uniform(10, 25) * ppc),
         )
         layers.append(slab("rubber", p.cov * 0.25, p, 0.1))
     for x in rng.uniform(0.15, 0.85, int(rng.integers(1, 3))) * w:  # window rails
-        p = raster(
-            [
-                place(
-                    RECT,
-                    center=(x, h * 0.45),
-                    size=(3.0 * ppc, h * 0.8),
-                    angle_deg=rng.uniform(-4, 4),
-                )
-            ]
+        p = shape_patch(
+            RECT,
+            center=(x, h * 0.45),
+            size=(3.0 * ppc, h * 0.8),
+            angle_deg=rng.uniform(-4, 4),
         )
         layers.append(slab("steel", p.cov * 0.3, p, 2.0))
     y = rng.uniform(0.45, 0.75) * h  # side intrusion beam (tube)
-    p = raster(
-        [place(RECT, center=(w / 2, y), size=(w * 1.1, 3.5 * ppc), angle_deg=rng.uniform(-12, 12))]
+    p = shape_patch(
+        RECT, center=(w / 2, y), size=(w * 1.1, 3.5 * ppc), angle_deg=rng.uniform(-12, 12)
     )
     layers.append(
         slab("steel", (0.25 + 0.5 * (1 - cylinder_profile(p, radius_px=1.7 * ppc))) * p.cov, p, 4.0)
     )
     sc = (rng.uniform(0.2, 0.4) * w, rng.uniform(0.7, 0.85) * h)  # speaker: cone + magnet
     d = rng.uniform(13, 17) * ppc
-    cone = raster([place(ellipse(), center=sc, size=(d, d))])
-    magnet = raster([place(ellipse(), center=sc, size=(0.45 * d, 0.45 * d))])
+    cone = shape_patch(ellipse(), center=sc, size=(d, d))
+    magnet = shape_patch(ellipse(), center=sc, size=(0.45 * d, 0.45 * d))
     layers += [
         slab("paper", cone.cov * 0.15, cone, 3.0),
         slab("steel", magnet.cov * 1.2, magnet, 5.0),
     ]
-    glass = raster(
-        [place(RECT, center=(w / 2, h * rng.uniform(0.15, 0.3)), size=(w * 0.85, h * 0.35))]
-    )
+    glass = shape_patch(RECT, center=(w / 2, h * rng.uniform(0.15, 0.3)), size=(w * 0.85, h * 0.35))
     layers.append(slab("glass", glass.cov * 0.4, glass, 7.0))
-    lock = raster(
-        [place(RECT, center=(w * rng.choice([0.08, 0.92]), h * 0.45), size=(6 * ppc, 10 * ppc))]
+    lock = shape_patch(
+        RECT, center=(w * rng.choice([0.08, 0.92]), h * 0.45), size=(6 * ppc, 10 * ppc)
     )
     layers.append(slab("steel", lock.cov * 0.4, lock, 3.0))
     layers.append(_full("plastic", body * 0.3, 12.0))  # inner trim panel
@@ -173,13 +159,13 @@ def tyre(rng: np.random.Generator, shape: tuple[int, int], ppc: float) -> Layout
         _full("steel", tread * (0.04 + 0.03 * belts), 2.0),
     ]
     layers.append(_full("rubber", ring_full * side, 20.0))  # far sidewall
-    rim = _patch_full(raster([place(ellipse(96), center=c, size=(2 * r_rim, 2 * r_rim))]), shape)
+    rim = _patch_full(shape_patch(ellipse(96), center=c, size=(2 * r_rim, 2 * r_rim)), shape)
     alloy = rng.random() < 0.6
     n_spokes = int(rng.integers(5, 8))
     spokes = (np.cos(theta * n_spokes + rng.uniform(0, 6.3)) > 0.2) & (rad > 0.25 * r_rim)
     rim_t = (0.35 + 0.6 * spokes) if alloy else (0.25 + 0.15 * (rad < 0.5 * r_rim))
     layers.append(_full("aluminium" if alloy else "steel", rim * rim_t, 1.0))
-    hub = raster([place(ellipse(), center=c, size=(0.3 * r_rim, 0.3 * r_rim))])
+    hub = shape_patch(ellipse(), center=c, size=(0.3 * r_rim, 0.3 * r_rim))
     layers.append(slab("steel", hub.cov * 1.0, hub, 0.5))
     cavity = (rad > r_rim + 1.0 * ppc) & (rad < r_out - 3.0 * ppc)
     return Layout(
@@ -206,7 +192,7 @@ def wall(rng: np.random.Generator, shape: tuple[int, int], ppc: float) -> Layout
     steel_studs = rng.random() < 0.3
     studs = np.zeros(shape, bool)
     for x in np.arange(x0 - spacing, w + spacing, spacing):
-        p = raster([place(RECT, center=(x, h / 2), size=(4.0 * ppc, h + 10))])
+        p = shape_patch(RECT, center=(x, h / 2), size=(4.0 * ppc, h + 10))
         full = _patch_full(p, shape)
         studs |= full > 0.5
         if steel_studs:
@@ -227,16 +213,16 @@ def wall(rng: np.random.Generator, shape: tuple[int, int], ppc: float) -> Layout
     layers.append(_full(back, ones * 1.25, t_front + 9.0))
     if rng.random() < 0.6:  # electrical box and cable
         bx = (rng.uniform(0.1, 0.9) * w, rng.uniform(0.2, 0.8) * h)
-        box = raster([place(RECT, center=bx, size=(6 * ppc, 9 * ppc))])
+        box = shape_patch(RECT, center=bx, size=(6 * ppc, 9 * ppc))
         layers += [
             slab("plastic", box.cov * 0.5, box, t_front),
             slab("steel", box.cov * 0.05, box, t_front + 1),
         ]
-        wire = raster([place(RECT, center=(bx[0], bx[1] / 2), size=(0.8 * ppc, bx[1]))])
+        wire = shape_patch(RECT, center=(bx[0], bx[1] / 2), size=(0.8 * ppc, bx[1]))
         layers.append(slab("plastic", wire.cov * 0.8, wire, t_front + 2.0))
     if rng.random() < 0.4:  # water pipe
         px = rng.uniform(0.1, 0.9) * w
-        pipe = raster([place(RECT, center=(px, h / 2), size=(2.2 * ppc, h + 10))])
+        pipe = shape_patch(RECT, center=(px, h / 2), size=(2.2 * ppc, h + 10))
         layers += [
             slab("plastic", pipe.cov * 0.3, pipe, t_front + 3),
             slab("water", cylinder_profile(pipe, radius_px=1.1 * ppc) * 1.8, pipe, t_front + 3.2),
@@ -260,33 +246,25 @@ def luggage(rng: np.random.Generator, shape: tuple[int, int], ppc: float) -> Lay
     bw, bh = rng.uniform(45, 62) * ppc, rng.uniform(62, 82) * ppc
     c = (w / 2 + rng.uniform(-0.06, 0.06) * w, h / 2 + rng.uniform(-0.05, 0.05) * h)
     angle = rng.uniform(-8, 8) + float(rng.choice([0, 90], p=[0.7, 0.3]))
-    bag = raster([place(rounded_rect(0.08), center=c, size=(bw, bh), angle_deg=angle)])
+    bag = shape_patch(rounded_rect(0.08), center=c, size=(bw, bh), angle_deg=angle)
     bag_full = _patch_full(bag, shape)
     hard = rng.random() < 0.5
     shell = ("plastic", 0.35) if hard else ("nylon", 0.12)
     layers = [_full(shell[0], bag_full * shell[1], 0.0), _full(shell[0], bag_full * shell[1], 24.0)]
     inner = _patch_full(
-        raster(
-            [
-                place(
-                    rounded_rect(0.08), center=c, size=(bw - 3 * ppc, bh - 3 * ppc), angle_deg=angle
-                )
-            ]
+        shape_patch(
+            rounded_rect(0.08), center=c, size=(bw - 3 * ppc, bh - 3 * ppc), angle_deg=angle
         ),
         shape,
     )
     zip_line = np.clip(
         bag_full
         - _patch_full(
-            raster(
-                [
-                    place(
-                        rounded_rect(0.08),
-                        center=c,
-                        size=(bw - 1.2 * ppc, bh - 1.2 * ppc),
-                        angle_deg=angle,
-                    )
-                ]
+            shape_patch(
+                rounded_rect(0.08),
+                center=c,
+                size=(bw - 1.2 * ppc, bh - 1.2 * ppc),
+                angle_deg=angle,
             ),
             shape,
         ),
@@ -298,7 +276,7 @@ def luggage(rng: np.random.Generator, shape: tuple[int, int], ppc: float) -> Lay
     for s in (-1, 1):  # trolley rods along the long side, behind the back panel lining
         off = s * 0.3 * bw
         rc = (c[0] + off * np.cos(a), c[1] - off * np.sin(a))
-        rod = raster([place(RECT, center=rc, size=(2.0 * ppc, bh * 0.95), angle_deg=angle)])
+        rod = shape_patch(RECT, center=rc, size=(2.0 * ppc, bh * 0.95), angle_deg=angle)
         layers.append(
             slab(
                 "aluminium",
@@ -346,7 +324,7 @@ def crate(rng: np.random.Generator, shape: tuple[int, int], ppc: float) -> Layou
         grain = 1 + 0.05 * smooth_noise(shape, rng, cells=30)
         layers = [_full("plywood", ones * t * (1 - 0.8 * seams) * grain, 0.0)]
         for y in (0.1, 0.9):
-            b = raster([place(RECT, center=(w / 2, y * h), size=(w + 10, 9 * ppc))])
+            b = shape_patch(RECT, center=(w / 2, y * h), size=(w + 10, 9 * ppc))
             layers.append(slab("plywood", b.cov * 2.0, b, -2.0 + 0.0))
         nails = stripes(shape, period_px=plank, angle_deg=90, duty=0.015) * stripes(
             shape, period_px=12 * ppc, angle_deg=0, duty=0.05
@@ -355,14 +333,10 @@ def crate(rng: np.random.Generator, shape: tuple[int, int], ppc: float) -> Layou
     else:
         layers = []
         for k in range(int(rng.integers(2, 5))):
-            bx = raster(
-                [
-                    place(
-                        RECT,
-                        center=(rng.uniform(0.2, 0.8) * w, rng.uniform(0.2, 0.8) * h),
-                        size=(rng.uniform(30, 60) * ppc, rng.uniform(25, 50) * ppc),
-                    )
-                ]
+            bx = shape_patch(
+                RECT,
+                center=(rng.uniform(0.2, 0.8) * w, rng.uniform(0.2, 0.8) * h),
+                size=(rng.uniform(30, 60) * ppc, rng.uniform(25, 50) * ppc),
             )
             edge = np.clip(bx.cov - (cylinder_profile(bx, radius_px=1.0 * ppc) > 0.99), 0, 1)
             layers.append(slab("paper", bx.cov * 0.5 + edge * 1.5, bx, 0.1 * k))

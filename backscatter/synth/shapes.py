@@ -62,6 +62,17 @@ def raster(polygons: list[np.ndarray], *, pad: int = 2) -> Patch:
     return Patch(img.astype(np.float32) * np.float32(1 / 255), y0, x0)
 
 
+def shape_patch(
+    template: np.ndarray,
+    *,
+    center: tuple[float, float],
+    size: tuple[float, float],
+    angle_deg: float = 0.0,
+) -> Patch:
+    """:func:`place` a template and :func:`raster` it: one filled outline as a patch."""
+    return raster([place(template, center=center, size=size, angle_deg=angle_deg)])
+
+
 #: unit square template for :func:`place`
 RECT = np.array([[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5]])
 
