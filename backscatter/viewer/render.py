@@ -278,8 +278,9 @@ def _draw_objects(
         order.append((mark.box, class_colour(mark.class_name), f"+ {mark.class_name}", selected))
     # selected last so its highlight is on top
     for box, colour, text, selected in sorted(order, key=lambda o: o[3]):
-        if selected:
-            _box(image, t, box, SELECTED_COLOUR, 4, outset=2)
+        if selected:  # white ring inside a black one: visible on light and dark images
+            _box(image, t, box, (0, 0, 0), 2, outset=4)
+            _box(image, t, box, SELECTED_COLOUR, 2, outset=2)
         _box(image, t, box, colour, 2)
         _label(image, t, box, colour, text)
 
