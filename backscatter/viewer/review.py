@@ -249,6 +249,9 @@ class ReviewSession:
             item.error = f"detection failed: {exc}"
             return
         item.detections = dets
+        heat = dets.extras.get("anomaly_map")  # (rows', cols') in [0, 1], when a model has one
+        if isinstance(heat, np.ndarray) and heat.ndim == 2:
+            item.heatmap = heat
         item.model_id = str(getattr(self.detector, "model_id", ""))
         item.provider = str(getattr(self.detector, "provider", ""))
         item.threshold = float(getattr(self.detector, "threshold", item.threshold))

@@ -147,3 +147,23 @@ def test_every_bound_key_is_in_the_help_and_has_a_handler() -> None:
         if action != "quit":
             assert hasattr(Viewer, f"_do_{action}"), action
     assert all(action in {a for a, _ in BINDINGS.values()} for action in helped)
+
+
+class HeatDetector(FakeDetector):
+    def __call__(self, scan: Scan) -> Detections:
+        dets = super().__call__(scan)
+        heat = np.zeros((32, 64), np.float32)
+        heat[4:8, 10:20] = 1.0
+        return Detections(dets.boxes, dets.scores, dets.labels, extras={"anomaly_map": heat})
+
+
+def test_an_anomaly_map_from_the_model_is_kept_for_display(tmp_path: Path) -> None:
+    p = tmp_path / "a.png"
+    cv2.imwrite(str(p), make_pixels(1))
+    items, _ = expand_sources([str(p)])
+    s = ReviewSession(
+        items, operator="op", audit=AuditLog(tmp_path / "a.db"), detector=HeatDetector()
+    )
+    item = s.go(0)
+    assert item is not None and item.heatmap is not None and item.heatmap.shape == (32, 64)
+    s.close()
