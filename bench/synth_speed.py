@@ -6,7 +6,8 @@ Figures printed, nothing asserted. In one run:
    the floor under any scene) in one process;
 2. render: ``render_scene`` in one process (scenes/s, and the ratio to the noise floor);
 3. pool: the same on ``--workers`` processes (target >= 20 scenes/s on 2 cores);
-4. dataset: ``build_dataset`` of ``--scenes`` scenes on ``--workers`` processes, PNGs and COCO
+4. dataset: one scene job (render + PNG + mask + labels) in one process, CPU time; then
+   ``build_dataset`` of ``--scenes`` scenes on ``--workers`` processes, PNGs and COCO
    written to a temporary folder (what ``backscatter synth`` does).
 
     .venv/bin/python bench/synth_speed.py [--scenes 200] [--workers 2] [--size 512]
@@ -23,7 +24,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from backscatter.synth.dataset import build_dataset, scene_seed
+from backscatter.synth.dataset import _render_job, build_dataset, plan, scene_seed
 from backscatter.synth.physics import count_and_digitise, get_profile
 from backscatter.synth.render import render_scene
 
@@ -79,6 +80,19 @@ def main() -> None:
     print(
         f"render    {args.workers} processes       {pooled:8.1f} scenes/s  (target >= 20; "
         f"{child * 1000:.0f} CPU-ms/scene in the workers)"
+    )
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for sub in ("images", "masks"):
+            os.makedirs(os.path.join(tmp, sub))
+        jobs = plan(k, seed=1, clean_fraction=0.2)
+        c = time.process_time()
+        for job in jobs:
+            _render_job((job, "handheld", (size, size), "png16", tmp))
+        job_cpu = (time.process_time() - c) / k
+    print(
+        f"dataset   CPU time          {job_cpu * 1000:8.1f} ms/scene -> "
+        f"{2 / job_cpu:.1f} scenes/s on 2 idle cores (render + PNG + mask + labels)"
     )
 
     with tempfile.TemporaryDirectory() as tmp:
