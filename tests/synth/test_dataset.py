@@ -122,6 +122,19 @@ def test_dicos_format_writes_dx_readable_by_pydicom(tmp_path: Path) -> None:
     assert ds.pixel_array.shape == (64, 64) and ds.pixel_array.dtype == np.uint16
 
 
+def test_dicos_and_png_hold_the_same_pixels_and_open_scan_reads_both(tmp_path: Path) -> None:
+    from backscatter.acquisition import open_scan
+
+    for fmt in ("png16", "dicos"):
+        build_dataset(tmp_path / fmt, scenes=1, seed=3, size=(48, 64), fmt=fmt, workers=1,
+                      progress=False)  # fmt: skip
+    png = open_scan(next((tmp_path / "png16" / "images").iterdir()))
+    dx = open_scan(next((tmp_path / "dicos" / "images").iterdir()))
+    assert np.array_equal(png.pixels, dx.pixels)
+    assert dx.bits_stored == 16 and dx.metadata.kvp == 120.0
+    assert dx.metadata.manufacturer == "backscatter-sim"
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
