@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 _FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/truetype", "/usr/share/fonts")
 ZOOM_STEP = 1.25
 MIN_ZOOM, MAX_ZOOM = 0.02, 32.0
+#: seconds a new scan must be on screen before a decision key counts
+MIN_VIEW_S = 0.4
 
 
 class LiveFeed(threading.Thread):
@@ -121,6 +123,9 @@ class Viewer:
         self._dirty = True
         self._partial: tuple[np.ndarray, int, int] | None = None
         self._last_class = 0
+        #: decisions are refused until a newly shown scan has been on screen this long (s)
+        self.min_view_s = MIN_VIEW_S
+        self._shown_at = 0.0
 
     # -- geometry -------------------------------------------------------------------------
     @property
@@ -223,7 +228,7 @@ class Viewer:
         for feed in self.feeds:
             feed.start()
         if self.session.items:
-            self.session.go(0)
+            self._show(0)
         start = time.monotonic()
         shown_once = False
         try:
@@ -273,6 +278,7 @@ class Viewer:
 
     def _show(self, index: int) -> None:
         self.session.go(index)
+        self._shown_at = time.monotonic()
         self.state.zoom = None
         self.state.pan = None
         self.state.selected = None
@@ -304,6 +310,10 @@ class Viewer:
         item = self.session.current
         if item is None or (self._following() and self._partial is not None):
             self.message = "nothing to decide yet" if item is None else "a scan is still arriving"
+            return
+        if time.monotonic() - self._shown_at < self.min_view_s:
+            # a key typed ahead (or a double tap) must not decide a scan nobody has seen
+            self.message = "decision ignored: this scan was on screen for too short a time"
             return
         row = self.session.decide(decision)
         done = self.session.decided

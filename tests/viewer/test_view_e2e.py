@@ -155,6 +155,7 @@ def test_review_in_a_real_window(tmp_path: Path, display: str) -> None:
         xdo(display, "mousemove", "--window", wid, "700", "300", "mouseup", "3")
         keys(display, wid, "c")
         wait_rows(db, 2)
+        time.sleep(0.6)  # decisions on a scan shown for under 0.4 s are refused
         keys(display, wid, "i")
         rows = wait_rows(db, 3)
         # killing the viewer loses nothing already decided

@@ -25,6 +25,7 @@ def viewer_for(tmp_path: Path, n: int) -> Viewer:
         items, operator="op9", audit=AuditLog(tmp_path / "a.db"), tdr_dir=tmp_path / "tdr"
     )
     v = Viewer(session, size=(400, 700))
+    v.min_view_s = 0.0  # these tests press keys faster than anyone can look
     session.go(0)
     return v
 
@@ -116,4 +117,18 @@ def test_mouse_drag_adds_a_mark_and_digits_set_its_class(tmp_path: Path) -> None
     assert v.state.window is not None
     v._on_mouse(cv2.EVENT_MOUSEWHEEL, 350, 188, 120 << 16, None)
     assert v.state.zoom is not None and v.state.zoom > s
+    v.session.close()
+
+
+def test_a_decision_typed_ahead_does_not_decide_an_unseen_scan(tmp_path: Path) -> None:
+    v = viewer_for(tmp_path, 3)
+    v.min_view_s = 60.0
+    v._show(0)
+    v.on_key(ord("c"))  # the scan has only just been shown
+    assert v.session.decided == 0 and "ignored" in v.message
+    v._shown_at -= 61.0
+    v.on_key(ord("c"))
+    assert v.session.decided == 1 and v.session.index == 1
+    v.on_key(ord("c"))  # scan 2 appeared just now
+    assert v.session.decided == 1
     v.session.close()
