@@ -155,3 +155,28 @@ def test_plan_balances_families() -> None:
     fams = [j.family for j in jobs]
     assert all(fams.count(f) == 20 for f in set(fams))
     assert sum(j.clean for j in jobs) == 20
+
+
+def test_coco_json_evaluates_itself_perfectly(big: Path) -> None:
+    """Ground truth scored against itself: AP 1 for boxes and masks (format check)."""
+    pytest.importorskip("pycocotools")
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(big / "train.json"))
+        dets = [
+            {"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"],
+             "segmentation": gt.annToRLE(a), "score": 1.0}
+            for a in gt.dataset["annotations"] if not a["iscrowd"]
+        ]  # fmt: skip
+        dt = gt.loadRes(dets)
+        for kind in ("bbox", "segm"):
+            ev = COCOeval(gt, dt, kind)
+            ev.evaluate()
+            ev.accumulate()
+            ev.summarize()
+            assert ev.stats[1] == pytest.approx(1.0)  # AP at IoU 0.5
