@@ -222,6 +222,12 @@ class ReviewSession:
 
     def _prepare_item(self, item: ReviewItem) -> ReviewItem:
         if item.scan is None and not item.error:
+            from backscatter.acquisition.sources import uri_scheme
+
+            if uri_scheme(item.source) is not None and not Path(item.source).exists():
+                # a live scan in a results file: reopening the URI would give another scan
+                item.error = f"{item.source}: live scan not stored (run detect with the dx output)"
+                return item
             try:
                 from backscatter.acquisition.open import open_scan
 

@@ -167,3 +167,16 @@ def test_an_anomaly_map_from_the_model_is_kept_for_display(tmp_path: Path) -> No
     item = s.go(0)
     assert item is not None and item.heatmap is not None and item.heatmap.shape == (32, 64)
     s.close()
+
+
+def test_a_live_scan_without_stored_pixels_is_not_reopened(tmp_path: Path) -> None:
+    res = tmp_path / "res"
+    write_results_dir(res, 1)
+    rec = json.loads((res / "results.jsonl").read_text())
+    rec["source"] = "sim://handheld?seed=1#3"  # detect wrote no DX for it
+    (res / "results.jsonl").write_text(json.dumps(rec) + "\n")
+    items, _ = expand_sources([str(res)])
+    s = ReviewSession(items, operator="op", audit=AuditLog(tmp_path / "a.db"))
+    item = s.go(0)
+    assert item is not None and item.scan is None and "live scan not stored" in item.error
+    s.close()
