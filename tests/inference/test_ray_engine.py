@@ -71,3 +71,24 @@ def test_ray_job_matches_the_single_process_run(
         workers=2,
     )
     assert (again.done, again.skipped) == (0, 39)
+
+
+def test_detect_cli_engine_ray_reports_its_engine(
+    tmp_path: Path, blob_model: Path, local_ray: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from backscatter.cli.main import main
+
+    write_folder(tmp_path / "in", [(5, 5, 30, 30), None, (50, 40, 80, 70)])
+    code = main(
+        ["detect", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--engine", "ray",
+         "--workers", "2", "--threads", "1", "--model", str(blob_model), "--json",
+         "--outputs", "coco"]
+    )  # fmt: skip
+    # our JSON is the last stdout line (Ray may print its own lines first)
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0
+    assert (summary["engine"], summary["done"], summary["provider"]) == ("ray", 3, "cpu")
+    alarms = [r["alarm"] for r in read_results(tmp_path / "out" / "results.jsonl")]
+    assert alarms == ["ALARM", "CLEAR", "ALARM"]
