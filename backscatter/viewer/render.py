@@ -12,6 +12,7 @@ so changing threshold, selection or overlays only copies the cached view and dra
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -95,17 +96,20 @@ class _Cache:
     def __init__(self, size: int = 4) -> None:
         self.size = size
         self.items: list[tuple[tuple[Any, ...], Any, Any]] = []
+        self._lock = threading.Lock()  # the pipeline's overlay sink renders from many threads
 
     def get(self, key: tuple[Any, ...], owner: Any) -> Any:
-        for i, (k, o, value) in enumerate(self.items):
-            if k == key and o is owner:
-                self.items.insert(0, self.items.pop(i))
-                return value
+        with self._lock:
+            for i, (k, o, value) in enumerate(self.items):
+                if k == key and o is owner:
+                    self.items.insert(0, self.items.pop(i))
+                    return value
         return None
 
     def put(self, key: tuple[Any, ...], owner: Any, value: Any) -> None:
-        self.items.insert(0, (key, owner, value))
-        del self.items[self.size :]
+        with self._lock:
+            self.items.insert(0, (key, owner, value))
+            del self.items[self.size :]
 
 
 #: resampled native pixels per view; display images per view and display settings

@@ -184,3 +184,15 @@ def test_bad_state_is_rejected() -> None:
         ViewState(zoom=0.0)
     with pytest.raises(ValueError, match="size"):
         render(make_scan(0), status="x", size=(10, 100))
+
+
+def test_concurrent_renders_of_different_scans_are_independent() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    scans = [make_scan(10 + i, shape=(128, 256)) for i in range(6)]
+    expected = [render(s).copy() for s in scans]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda s: render(s, make_dets()), scans * 3))
+    for k, out in enumerate(results):
+        plain = expected[k % len(scans)]
+        assert np.array_equal(out[:50, :250], plain[:50, :250])  # untouched by the boxes

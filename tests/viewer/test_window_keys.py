@@ -132,3 +132,22 @@ def test_a_decision_typed_ahead_does_not_decide_an_unseen_scan(tmp_path: Path) -
     v.on_key(ord("c"))  # scan 2 appeared just now
     assert v.session.decided == 1
     v.session.close()
+
+
+def test_left_drag_pans_and_arrow_keys_pan(tmp_path: Path) -> None:
+    v = viewer_for(tmp_path, 1)
+    v.on_key(ord("z"))  # 1:1, centred on the scan centre (512, 256)
+    assert v.state.zoom == 1.0
+    cx, cy = v.state.pan or (0.0, 0.0)
+    assert abs(cx - 512) < 1 and abs(cy - 256) < 1
+    v._on_mouse(cv2.EVENT_LBUTTONDOWN, 300, 200, 0, None)
+    v._on_mouse(cv2.EVENT_MOUSEMOVE, 250, 180, 0, None)
+    v._on_mouse(cv2.EVENT_LBUTTONUP, 200, 150, 0, None)
+    assert v.state.pan is not None  # dragging the image left/up moves the view right/down
+    assert abs(v.state.pan[0] - (cx + 100)) < 1 and abs(v.state.pan[1] - (cy + 50)) < 1
+    item = v.session.current
+    assert item is not None and item.marks == []  # no box outside box mode
+    before = v.state.pan
+    v.on_key(0xFF53)  # Right arrow
+    assert v.state.pan[0] > before[0] and v.state.pan[1] == before[1]
+    v.session.close()
