@@ -110,6 +110,7 @@ class ResultsLog:
 
     def __init__(self, out_dir: Path) -> None:
         self.path = out_dir / RESULTS
+        self._lock = _lock_folder(out_dir)
         self.done_sources: set[str] = set()
         self.done_ids: set[str] = set()
         self.names: dict[str, str] = {}  # output name stem -> source that owns it
@@ -156,6 +157,27 @@ class ResultsLog:
 
     def close(self) -> None:
         self._fh.close()
+        self._lock.close()  # releases the flock
+
+
+def _lock_folder(out_dir: Path) -> Any:
+    """Hold an exclusive advisory lock on ``OUT/.lock``: one writer per output folder."""
+    import fcntl
+
+    fh = open(out_dir / ".lock", "a")  # noqa: SIM115 - held until ResultsLog.close()
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise OutputBusyError(out_dir, "another run is writing results here") from None
+    return fh
+
+
+class OutputBusyError(OSError):
+    """The output folder is being written by another run."""
+
+    def __init__(self, out_dir: Path, reason: str) -> None:
+        super().__init__(f"{out_dir}: {reason}")
 
 
 def _stem(rel_path: str) -> str:

@@ -217,3 +217,13 @@ def test_json_reports_the_provider_that_runs_and_the_gpu_fallback(
     assert (summary["provider"], summary["provider_requested"]) == ("cpu", "cuda")
     assert "requested provider 'cuda'" in summary["warnings"][0]
     assert read_results(tmp_path / "o" / "results.jsonl")[0]["provider"] == "cpu"
+
+
+def test_a_second_writer_on_the_same_folder_is_refused(tmp_path: Path) -> None:
+    from backscatter.inference.sinks import OutputBusyError
+
+    first = ResultsLog(tmp_path)
+    with pytest.raises(OutputBusyError, match="another run is writing results here"):
+        ResultsLog(tmp_path)
+    first.close()
+    ResultsLog(tmp_path).close()  # free again once the first run closed
