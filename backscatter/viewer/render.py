@@ -253,7 +253,7 @@ def render(
         x0, y0, x1, y1 = state.rubber_band
         _box(image, t, (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)), SELECTED_COLOUR, 1)
     if bar:
-        _status_bar(canvas[area[0] :], status if status is not None else "")
+        draw_status_bar(canvas[area[0] :], status if status is not None else "")
     if state.show_help:
         _help(image)
     return canvas
@@ -338,7 +338,8 @@ def _label(
 _ALARM_COLOURS = {"ALARM": (0, 0, 200), "INSPECT": (0, 0, 200), "CLEAR": (0, 140, 0)}
 
 
-def _status_bar(bar: np.ndarray, status: StatusInfo | str) -> None:
+def draw_status_bar(bar: np.ndarray, status: StatusInfo | str) -> None:
+    """Fill ``bar`` (a ``(STATUS_H, cols, 3)`` view) with the status line, in place."""
     bar[:] = _BG
     x = 4
     baseline = bar.shape[0] - 7

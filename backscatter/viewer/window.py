@@ -26,7 +26,9 @@ from backscatter.scan import Scan
 from backscatter.viewer import enhance
 from backscatter.viewer.keys import action_for
 from backscatter.viewer.render import (
+    STATUS_H,
     auto_window_for,
+    draw_status_bar,
     fit_scale,
     render,
     view_transform,
@@ -130,8 +132,6 @@ class Viewer:
     # -- geometry -------------------------------------------------------------------------
     @property
     def area(self) -> tuple[int, int]:
-        from backscatter.viewer.render import STATUS_H
-
         return (self.size[0] - STATUS_H, self.size[1])
 
     def _scan(self) -> Scan | None:
@@ -168,9 +168,7 @@ class Viewer:
                     status=self._status(item),
                     size=self.size,
                 )
-            from backscatter.viewer.render import STATUS_H, _status_bar
-
-            _status_bar(canvas[-STATUS_H:], self._status(item))
+            draw_status_bar(canvas[-STATUS_H:], self._status(item))
             return canvas
         return render(
             item.scan,
