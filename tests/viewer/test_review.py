@@ -180,3 +180,20 @@ def test_a_live_scan_without_stored_pixels_is_not_reopened(tmp_path: Path) -> No
     item = s.go(0)
     assert item is not None and item.scan is None and "live scan not stored" in item.error
     s.close()
+
+
+def test_view_cli_reports_bad_input_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from backscatter.cli.main import main
+
+    db = str(tmp_path / "a.db")
+    assert main(["view", str(tmp_path / "nope"), "--operator", "x", "--audit", db]) == 2
+    err = capsys.readouterr().err
+    assert "nope: no such file, folder or source URI" in err and len(err.splitlines()) == 1
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["view", str(empty), "--operator", "x", "--audit", db]) == 1
+    assert "no scans found" in capsys.readouterr().err
+    assert main(["view", str(empty), "--operator", "x", "--size", "big"]) == 2
+    assert "--size: expected WIDTHxHEIGHT" in capsys.readouterr().err
