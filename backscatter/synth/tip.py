@@ -1,0 +1,326 @@
+"""Threat image projection (TIP): a fictional threat composed into a real or simulated clean scan.
+
+Composition follows the backscatter layer model of :mod:`backscatter.synth.physics`, not alpha
+blending. The host's photon counts ``lam_h`` (estimated from its pixels, see
+:mod:`backscatter.synth.tip_host`) are split into what the cover in front of the threat scatters
+(``front``) and what comes from behind it (``back``); the threat from the simulator's library,
+placed behind the cover, then gives::
+
+    lam_new = front + T_cover * k * S_threat + T_threat * back
+
+``S_threat`` is the threat's own scatter signal (with its depth geometry), ``T_threat`` its
+two-way transmission (a steel object casts a dark shadow over what lies behind it; an organic
+one adds bright scatter, dimmed by the cover), ``k`` the counts per unit signal of the device
+profile. Each host pixel is scaled by ``m = (front + T_threat * back) / lam_h <= 1`` (its
+structure, line artefacts and noise are attenuated together, as the real ones would be), the
+threat's own scatter is added, and fresh noise tops the variance up to what the host's fitted
+noise model gives at the new mean. The projected area so carries the host's dose and texture,
+with no smooth patch or seam.
+Placement is random inside the host's plausible (non-air) region, with the library's random
+rotation and a scale factor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import cv2
+import numpy as np
+
+from backscatter.classes import THREAT_CLASSES
+from backscatter.detections import Detections
+from backscatter.scan import Scan
+from backscatter.synth.materials import material_id
+from backscatter.synth.physics import PROFILES, Layer, Profile, clip_layer, scatter_signal
+from backscatter.synth.render import FEATURE_CM, MIN_VISIBLE_FRACTION, VISIBLE_SNR
+from backscatter.synth.threats import EXTENT_CM, GENERATORS
+from backscatter.synth.tip_host import (
+    HostNoise,
+    TipError,
+    estimate_noise,
+    local_gain,
+    plausible_region,
+)
+
+__all__ = ["COVERS", "TipError", "TipResult", "project_threat"]
+
+#: covers a threat may sit behind: (material, thickness cm), e.g. a door skin, a bag shell
+COVERS: tuple[tuple[str, float], ...] = (
+    ("steel", 0.08),
+    ("aluminium", 0.15),
+    ("plastic", 0.3),
+    ("plywood", 1.0),
+    ("textile", 2.0),
+)
+#: share of a threat's full outline that must lie in the plausible region
+MIN_INSIDE = 0.97
+#: smoothing (px) of the host's local mean (photon counts the layer model works on)
+MEAN_SIGMA_PX = 2.0
+
+
+@dataclass
+class TipResult:
+    """A host scan with a projected threat, and that threat's ground truth."""
+
+    scan: Scan
+    #: one detection (score 1.0) with the mask ``(1, rows, cols)`` and box of its visible part
+    #: (judged as the simulator judges its own threats; the full outline when too little shows)
+    detections: Detections
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def _profile_for(scan: Scan) -> Profile:
+    """The simulator profile matching the host: by model name for simulated scans, else the
+    profile of the nearest tube voltage (hand-held when unknown)."""
+    name = (scan.metadata.model or "").lower()
+    if name in PROFILES:
+        return PROFILES[name]
+    kvp = scan.metadata.kvp
+    if kvp is None:
+        return PROFILES["handheld"]
+    return min(PROFILES.values(), key=lambda p: abs(p.kvp - kvp))
+
+
+def _pixels_per_cm(scan: Scan, prof: Profile) -> float:
+    if scan.pixel_spacing_mm is not None:
+        return 10.0 / float(np.mean(scan.pixel_spacing_mm))
+    return min(scan.rows / prof.fov_cm[0], scan.cols / prof.fov_cm[1])
+
+
+def _class_id(threat: str | int) -> int:
+    if isinstance(threat, int | np.integer):
+        if not 0 <= int(threat) < len(THREAT_CLASSES):
+            raise TipError(
+                f"threat: expected a class id 0..{len(THREAT_CLASSES) - 1}, got {threat}"
+            )
+        return int(threat)
+    if threat not in THREAT_CLASSES:
+        raise TipError(f"threat: expected one of {THREAT_CLASSES}, got {threat!r}")
+    return THREAT_CLASSES.index(threat)
+
+
+def _transmission(layers: list[Layer], prof: Profile, region: tuple[slice, slice]) -> np.ndarray:
+    """Two-way transmission ``exp(-sum mu_eff * t)`` of ``layers`` over ``region``."""
+    mu_eff, _ = prof.coefficients()
+    rr, cc = region
+    att = np.zeros((rr.stop - rr.start, cc.stop - cc.start), np.float32)
+    for lay in layers:
+        lr, lc = lay.slices
+        r0, r1 = max(lr.start, rr.start), min(lr.stop, rr.stop)
+        c0, c1 = max(lc.start, cc.start), min(lc.stop, cc.stop)
+        if r1 <= r0 or c1 <= c0:
+            continue
+        t = lay.thickness[r0 - lr.start : r1 - lr.start, c0 - lc.start : c1 - lc.start]
+        att[r0 - rr.start : r1 - rr.start, c0 - cc.start : c1 - cc.start] += t * np.float32(
+            mu_eff[lay.material]
+        )
+    return np.exp(-att)
+
+
+def _dose_scale(scan: Scan, counts: np.ndarray, region: np.ndarray, prof: Profile) -> float:
+    """Counts per unit signal. Simulated hosts: the profile's. Other hosts: scaled so that the
+    brightest 1 % of the object region reads as a thick organic layer does on the profile."""
+    if (scan.metadata.manufacturer or "") == "backscatter-sim":
+        return prof.counts_per_signal
+    mu_eff, mu_s = prof.coefficients()
+    ref = float(mu_s[material_id("plastic")] / mu_eff[material_id("plastic")])
+    bright = float(np.quantile(counts[region], 0.99)) if region.any() else 0.0
+    if bright <= 0:
+        return prof.counts_per_signal
+    return float(np.clip(bright / ref, 0.1 * prof.counts_per_signal, 10 * prof.counts_per_signal))
+
+
+def project_threat(
+    host: Scan,
+    threat: str | int,
+    *,
+    rng: np.random.Generator,
+    scale: float | None = None,
+    cover: tuple[str, float] | None = None,
+    depth_cm: float | None = None,
+    noise: HostNoise | None = None,
+    region: np.ndarray | None = None,
+) -> TipResult:
+    """Project one threat of class ``threat`` (name or id) into ``host``; the host is unchanged.
+
+    ``scale`` multiplies the library's sizes (drawn in 0.85..1.15 when None; reduced down to
+    half when the region is too small for it); ``cover`` is the
+    ``(material, cm)`` in front of the threat (drawn from :data:`COVERS`); ``depth_cm`` the
+    threat's depth behind the cover (0.2..3 cm). ``noise`` and ``region`` (the plausible
+    placement mask) are estimated from the host when not given. Raises :class:`TipError` when
+    the host has no region the threat fits in.
+    """
+    cid = _class_id(threat)
+    if host.pixels.dtype.kind not in "uif":
+        raise TipError(f"host {host.scan_id}: expected numeric pixels, got {host.pixels.dtype}")
+    px = host.pixels.astype(np.float64)
+    noise = noise if noise is not None else estimate_noise(px)
+    region = region if region is not None else plausible_region(px, noise=noise)
+    if region.shape != host.shape:
+        raise TipError(f"region: expected shape {host.shape}, got {region.shape}")
+    prof = _profile_for(host)
+    ppc = _pixels_per_cm(host, prof)
+    scale = float(rng.uniform(0.85, 1.15)) if scale is None else float(scale)
+    cover_mat, cover_cm = COVERS[int(rng.integers(len(COVERS)))] if cover is None else cover
+    depth = float(rng.uniform(0.2, 3.0)) if depth_cm is None else float(depth_cm)
+
+    placed = None
+    for shrink in (1.0, 0.8, 0.64, 0.5):  # a region too small for the drawn size: smaller
+        placed = _place(cid, region, rng, ppc * scale * shrink, depth + cover_cm)
+        if placed is not None:
+            scale *= shrink
+            break
+    if placed is None:
+        raise TipError(
+            f"host {host.scan_id}: no plausible region holds a {THREAT_CLASSES[cid]} "
+            f"(object region {region.mean():.0%} of the scan)"
+        )
+    layers, full, params = placed
+    rows = np.flatnonzero(full.any(axis=1))
+    cols = np.flatnonzero(full.any(axis=0))
+    pad = 6
+    r0, r1 = max(rows[0] - pad, 0), min(rows[-1] + 1 + pad, host.rows)
+    c0, c1 = max(cols[0] - pad, 0), min(cols[-1] + 1 + pad, host.cols)
+    box = (slice(r0, r1), slice(c0, c1))
+
+    mean_dn = cv2.GaussianBlur(px, (0, 0), MEAN_SIGMA_PX, borderType=cv2.BORDER_REFLECT)[box]
+    # the dose where the threat goes: the local photon gain of the host around it
+    noise = replace(noise, gain=local_gain(px[box], noise=noise))
+    lam_h = noise.counts(mean_dn)
+    k = _dose_scale(host, noise.counts(px), region, prof)
+    mu_eff, mu_s = prof.coefficients()
+    m = material_id(cover_mat)
+    t_cover = float(np.exp(-mu_eff[m] * cover_cm))
+    s_cover = float(mu_s[m] / mu_eff[m] * (1.0 - t_cover))
+    front = np.minimum(k * s_cover, 0.9 * lam_h)
+    back = lam_h - front
+    sigma = prof.spot_sigma_px
+    s_raw = scatter_signal(layers, host.shape, prof, region=box).astype(np.float64)
+    t_raw = _transmission(layers, prof, box).astype(np.float64)
+    s_threat = cv2.GaussianBlur(s_raw, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    t_threat = cv2.GaussianBlur(t_raw, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    lam_new = front + t_cover * k * s_threat + t_threat * back
+
+    # scale the host pixel (structure, line artefacts and noise alike) by what reaches the
+    # detector through the threat, add the threat's own scatter, then top the noise up to the
+    # Poisson variance of the new mean (the scaled host noise is always below it: m <= 1)
+    m = (front + t_threat * back) / np.maximum(lam_h, 1e-6)
+    new_mean = noise.dark + noise.gain * lam_new
+    extra = noise.variance(new_mean) - m**2 * noise.variance(mean_dn)
+    out = px.copy()
+    out[box] = noise.dark + m * (px[box] - noise.dark) + noise.gain * (lam_new - m * lam_h)
+    out[box] += rng.standard_normal(m.shape) * np.sqrt(np.maximum(extra, 0.0))
+    pixels = _quantise(out, host)
+
+    visible = np.zeros(host.shape, bool)
+    visible[box] = full[box] & _visible(new_mean - mean_dn, noise.variance(mean_dn), ppc)
+    frac = float(visible.sum()) / max(int(full.sum()), 1)
+    mask = visible if visible.sum() >= 20 else full
+    det = Detections(
+        boxes=np.array([_box(mask)], np.float32),
+        scores=np.ones(1, np.float32),
+        labels=np.array([cid], np.int64),
+        masks=mask[None],
+    )
+    params.update(
+        {
+            "class_name": THREAT_CLASSES[cid],
+            "scale": scale,
+            "cover": [cover_mat, cover_cm],
+            "depth_cm": depth,
+            "profile": prof.name,
+            "counts_per_signal": k,
+            "host_gain_dn": noise.gain,
+            "host_dark_dn": noise.dark,
+            "visible_fraction": frac,
+            "hidden": frac < MIN_VISIBLE_FRACTION,
+        }
+    )
+    return TipResult(scan=_tip_scan(host, pixels, params, det), detections=det, params=params)
+
+
+def _visible(delta_dn: np.ndarray, var_dn: np.ndarray, ppc: float) -> np.ndarray:
+    """Where the threat's own contrast is visible, judged as the simulator labels its threats:
+    at the ~8 mm feature scale, ``k * mean(delta) / sigma >= VISIBLE_SNR``."""
+    k = max(3, round(FEATURE_CM * ppc))
+    mean_delta = cv2.blur(delta_dn, (k, k), borderType=cv2.BORDER_REFLECT)
+    mean_var = cv2.blur(var_dn, (k, k), borderType=cv2.BORDER_REFLECT)
+    return np.asarray(np.abs(mean_delta) * k / np.sqrt(np.maximum(mean_var, 1e-9)) >= VISIBLE_SNR)
+
+
+def _place(
+    cid: int, region: np.ndarray, rng: np.random.Generator, ppc: float, depth_cm: float
+) -> tuple[list[Layer], np.ndarray, dict[str, Any]] | None:
+    """Draw the threat at random centres in the (eroded) region until its outline fits."""
+    shape = region.shape
+    r = max(1, int(0.25 * EXTENT_CM[cid] * ppc))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    core = cv2.erode(region.astype(np.uint8), kernel) > 0
+    ys, xs = np.nonzero(core if core.any() else region)
+    if ys.size == 0:
+        return None
+    for _ in range(25):
+        i = int(rng.integers(ys.size))
+        t = GENERATORS[cid](rng, center=(float(xs[i]), float(ys[i])), ppc=ppc, depth_cm=depth_cm)
+        full = np.zeros(shape, bool)
+        p = t.patch
+        pr0, pc0 = p.row0, p.col0
+        ph, pw = p.cov.shape
+        if pr0 < 0 or pc0 < 0 or pr0 + ph > shape[0] or pc0 + pw > shape[1]:
+            continue
+        full[pr0 : pr0 + ph, pc0 : pc0 + pw] = p.mask
+        area = int(full.sum())
+        if area < 20 or np.count_nonzero(full & region) < MIN_INSIDE * area:
+            continue
+        layers = [c for lay in t.layers if (c := clip_layer(lay, shape)) is not None]
+        return layers, full, dict(t.params)
+    return None
+
+
+def _quantise(values: np.ndarray, host: Scan) -> np.ndarray:
+    dtype = host.pixels.dtype
+    if dtype.kind == "f":
+        return values.astype(dtype)
+    info = np.iinfo(dtype)
+    hi = min(float(info.max), host.full_scale) if dtype.kind == "u" else float(info.max)
+    return np.clip(np.rint(values), float(info.min), hi).astype(dtype)
+
+
+def _box(mask: np.ndarray) -> tuple[float, float, float, float]:
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    return (float(cols[0]), float(rows[0]), float(cols[-1] + 1), float(rows[-1] + 1))
+
+
+def _tip_scan(host: Scan, pixels: np.ndarray, params: dict[str, Any], det: Detections) -> Scan:
+    """A new Scan: new id (a UID, so DICOS writers give it its own instance), no file identity;
+    ``extras["ground_truth"]`` holds the host's ground truth plus the projected threat."""
+    import hashlib
+
+    from pydicom.uid import generate_uid
+
+    digest = hashlib.sha256(pixels.tobytes()).hexdigest()
+    uid = str(generate_uid(entropy_srcs=["backscatter-tip", host.scan_id, digest]))
+    extras = {
+        k: v
+        for k, v in host.extras.items()
+        if k not in ("sop_instance_uid", "series_instance_uid", "study_instance_uid")
+    }
+    extras["tip"] = [*host.extras.get("tip", []), params]
+    extras["tip_host"] = host.extras.get("tip_host", host.scan_id)
+    prior = host.extras.get("ground_truth")
+    if isinstance(prior, Detections) and len(prior):
+        if prior.masks is None:
+            det = Detections(det.boxes, det.scores, det.labels)
+        det = Detections.concatenate([prior, det])
+    extras["ground_truth"] = det
+    return host.with_pixels(
+        pixels,
+        scan_id=uid,
+        source_uri="",
+        sop_class_uid=None,
+        source_sha256=None,
+        object_type="DX" if host.object_type != "SIM" else "SIM",
+        extras=extras,
+    )

@@ -1,0 +1,120 @@
+"""Threat image projection: physics of the composition, placement, ground truth, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from backscatter.scan import AcquisitionMetadata, Scan
+from backscatter.synth.device import simulate_scan
+from backscatter.synth.tip import TipError, project_threat
+from backscatter.synth.tip_host import estimate_noise, plausible_region
+
+
+@pytest.fixture(scope="module")
+def host() -> Scan:
+    return simulate_scan(4, size=(256, 256), clean=True, family="luggage")
+
+
+def _flat_host(level: float = 20000.0, seed: int = 0) -> Scan:
+    """A uniform object (Poisson, gain 64 DN/photon, dark 1200 DN) filling the field, read as
+    the simulated hand-held device (so the dose scale is the profile's)."""
+    rng = np.random.default_rng(seed)
+    lam = (level - 1200.0) / 64.0
+    px = 1200.0 + 64.0 * rng.poisson(lam, (192, 192)) + rng.normal(0, 40, (192, 192))
+    meta = AcquisitionMetadata(manufacturer="backscatter-sim", model="handheld")
+    return Scan(np.clip(np.rint(px), 0, 65535).astype(np.uint16), 16, "flat", metadata=meta)
+
+
+def test_noise_model_recovers_gain_and_dark() -> None:
+    rng = np.random.default_rng(1)
+    mean = np.linspace(2000, 30000, 256)[None, :] * np.ones((256, 1))
+    px = rng.normal(mean, np.sqrt(64.0 * (mean - 1200.0) + 1600.0))
+    noise = estimate_noise(px)
+    assert noise.gain == pytest.approx(64.0, rel=0.1)
+    assert noise.dark == pytest.approx(1200.0, abs=600.0)
+
+
+def test_host_is_unchanged_and_only_the_threat_area_moves(host: Scan) -> None:
+    before = host.pixels.copy()
+    tip = project_threat(host, "firearm", rng=np.random.default_rng(3))
+    assert np.array_equal(host.pixels, before)
+    changed = tip.scan.pixels != host.pixels
+    x0, y0, x1, y1 = tip.detections.boxes[0]
+    ys, xs = np.nonzero(changed)
+    # everything that changed lies near the threat (box of its visible part + blur margin)
+    assert ys.min() >= y0 - 12 and ys.max() <= y1 + 12
+    assert xs.min() >= x0 - 12 and xs.max() <= x1 + 12
+    assert tip.scan.pixels.dtype == host.pixels.dtype
+    assert tip.scan.scan_id != host.scan_id
+    assert tip.detections.label_names == ["firearm"]
+
+
+@pytest.mark.parametrize("cls", ["organic_package", "currency", "firearm", "blade", "liquid"])
+def test_threat_lies_inside_the_object_region(host: Scan, cls: str) -> None:
+    noise = estimate_noise(host.pixels)
+    region = plausible_region(host.pixels, noise=noise)
+    tip = project_threat(host, cls, rng=np.random.default_rng(7), noise=noise, region=region)
+    mask = tip.detections.masks[0]
+    assert mask.any()
+    assert np.count_nonzero(mask & region) >= 0.95 * mask.sum()
+
+
+def test_metal_casts_a_shadow_and_organic_adds_scatter() -> None:
+    flat = _flat_host()
+    steel = project_threat(flat, "firearm", rng=np.random.default_rng(1), cover=("plastic", 0.3))
+    organic = project_threat(
+        _flat_host(6000.0), "organic_package", rng=np.random.default_rng(2), cover=("plastic", 0.3)
+    )
+    m_steel = steel.detections.masks[0]
+    m_org = organic.detections.masks[0]
+    # the steel slide is a shadow (a nylon frame may scatter brightly: a low percentile)
+    assert np.percentile(steel.scan.pixels[m_steel], 10) < 0.5 * flat.pixels[m_steel].mean()
+    host_org = _flat_host(6000.0).pixels[m_org].mean()
+    assert organic.scan.pixels[m_org].mean() > 1.3 * host_org
+
+
+def test_organic_behind_steel_is_dimmer_than_behind_plastic() -> None:
+    flat = _flat_host(6000.0)
+    kw = {"scale": 1.0, "depth_cm": 1.0}
+    plastic = project_threat(flat, 0, rng=np.random.default_rng(5), cover=("plastic", 0.3), **kw)
+    steel = project_threat(flat, 0, rng=np.random.default_rng(5), cover=("steel", 0.15), **kw)
+    m = plastic.detections.masks[0] & steel.detections.masks[0]
+    gain_plastic = plastic.scan.pixels[m].mean() - flat.pixels[m].mean()
+    gain_steel = steel.scan.pixels[m].mean() - flat.pixels[m].mean()
+    assert gain_plastic > 0 and gain_steel < 0.8 * gain_plastic
+
+
+def test_projected_noise_matches_the_host_dose() -> None:
+    """Inside a steel shadow the pixel variance is the Poisson variance of the new mean."""
+    flat = _flat_host(30000.0, seed=3)
+    tip = project_threat(flat, "firearm", rng=np.random.default_rng(4), cover=("plastic", 0.3))
+    px = tip.scan.pixels.astype(float)
+    d = px[:, 1:-1] - 0.5 * (px[:, :-2] + px[:, 2:])
+    inner = tip.detections.masks[0][:, 1:-1]
+    import cv2
+
+    inner = cv2.erode(inner.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    mean = px[:, 1:-1][inner].mean()
+    measured = float(np.var(d[inner]) / 1.5)
+    predicted = 64.0 * (mean - 1200.0) + 1600.0
+    assert measured == pytest.approx(predicted, rel=0.35)
+
+
+def test_ground_truth_travels_with_the_scan(host: Scan) -> None:
+    one = project_threat(host, "blade", rng=np.random.default_rng(8))
+    two = project_threat(one.scan, "currency", rng=np.random.default_rng(9))
+    gt = two.scan.extras["ground_truth"]
+    assert gt.label_names == ["blade", "currency"]
+    assert len(two.scan.extras["tip"]) == 2
+
+
+def test_blank_host_is_refused() -> None:
+    blank = Scan(np.full((128, 128), 1000, np.uint16), 16, "blank")
+    with pytest.raises(TipError, match="blank"):
+        project_threat(blank, "blade", rng=np.random.default_rng(0))
+
+
+def test_unknown_class_is_refused(host: Scan) -> None:
+    with pytest.raises(TipError, match="expected one of"):
+        project_threat(host, "grenade", rng=np.random.default_rng(0))
