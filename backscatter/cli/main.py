@@ -17,17 +17,19 @@ from types import ModuleType
 #: subcommand name -> module under backscatter.cli
 COMMANDS: dict[str, str] = {
     # "name": "module",  (each helper adds its own line)
+    "synth": "synth",
     "train": "train",
     "eval": "eval",
     "export": "export",
-    "synth": "synth",
     "render": "render",
     "view": "view",
-    "serve": "serve",
     "audit": "audit",
     "info": "info",
+    "serve": "serve",
     "detect": "detect",
     "demo": "demo",
+    "exercise": "exercise",
+    "broadcast": "broadcast",
 }
 
 

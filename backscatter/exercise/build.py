@@ -1,0 +1,171 @@
+"""Build an exercise: clean scans, a share of them with a projected threat, and the answer key.
+
+Every exercise scan is rewritten as a DICOS DX file with a fresh UID and a neutral name
+(``scans/0001.dcm`` ...), in a shuffled order, so nothing in the trainee's folder tells a threat
+scan from a clean one. The answer key (``key/key.json`` and a GROUND TRUTH TDR per scan) lives in
+a separate folder the trainee's viewer never opens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backscatter.classes import THREAT_CLASSES
+from backscatter.detections import Detections
+from backscatter.exercise import KEY_DIR, KEY_NAME, SCANS_DIR, ExerciseError
+from backscatter.scan import Scan
+
+log = logging.getLogger(__name__)
+
+#: file suffixes taken from the clean folder
+CLEAN_SUFFIXES = frozenset({".png", ".tif", ".tiff", ".dcm", ".dcs", ".dicos"})
+#: projection attempts per threat scan (another class or host after a failed placement)
+ATTEMPTS = 6
+
+
+def _clean_files(clean_dir: Path) -> list[Path]:
+    if not clean_dir.is_dir():
+        raise ExerciseError(f"--clean {clean_dir}: not a folder")
+    files = sorted(
+        f for f in clean_dir.iterdir() if f.is_file() and f.suffix.lower() in CLEAN_SUFFIXES
+    )
+    if not files:
+        raise ExerciseError(f"--clean {clean_dir}: no scan files ({', '.join(CLEAN_SUFFIXES)})")
+    return files
+
+
+def _anonymous(scan: Scan, salt: str) -> Scan:
+    """The same pixels under a fresh UID, with no trace of the source file or of TIP."""
+    from pydicom.uid import generate_uid
+
+    digest = hashlib.sha256(scan.pixels.tobytes()).hexdigest()
+    uid = str(generate_uid(entropy_srcs=["backscatter-exercise", salt, digest]))
+    return scan.with_pixels(
+        scan.pixels,
+        scan_id=uid,
+        source_uri="",
+        source_sha256=None,
+        sop_class_uid=None,
+        object_type="DX",
+        extras={},
+    )
+
+
+def build_exercise(
+    clean_dir: str | Path,
+    out: str | Path,
+    *,
+    scans: int,
+    threat_ratio: float,
+    seed: int,
+    classes: Sequence[str] | None = None,
+) -> Path:
+    """Write exercise folder ``out`` from the clean scans in ``clean_dir``; returns key.json.
+
+    ``round(threat_ratio * scans)`` scans carry one projected threat of a class drawn from
+    ``classes`` (all five by default). Hosts are drawn without replacement while they last.
+    Deterministic in ``seed``.
+    """
+    from backscatter.acquisition.open import open_scan
+    from backscatter.dicos import write_dx, write_ground_truth_tdr
+    from backscatter.synth.tip import TipError, project_threat
+
+    if scans < 1:
+        raise ExerciseError(f"--scans: expected at least 1, got {scans}")
+    if not 0.0 <= threat_ratio <= 1.0:
+        raise ExerciseError(f"--threat-ratio: expected 0..1, got {threat_ratio}")
+    names = list(classes) if classes else list(THREAT_CLASSES)
+    bad = [c for c in names if c not in THREAT_CLASSES]
+    if bad:
+        raise ExerciseError(f"--classes: expected names from {THREAT_CLASSES}, got {bad}")
+    files = _clean_files(Path(clean_dir))
+    out = Path(out)
+    if (out / KEY_DIR / KEY_NAME).exists():
+        raise ExerciseError(f"--out {out}: already holds an exercise (key/key.json exists)")
+    (out / SCANS_DIR).mkdir(parents=True, exist_ok=True)
+    (out / KEY_DIR).mkdir(parents=True, exist_ok=True)
+
+    rng = np.random.default_rng(seed)
+    n_threat = int(round(threat_ratio * scans))
+    is_threat = np.zeros(scans, bool)
+    is_threat[rng.choice(scans, n_threat, replace=False)] = True
+    order = [int(i) for i in rng.permutation(len(files))]
+    hosts = [files[order[i % len(files)]] for i in range(scans)]
+    exercise_id = hashlib.sha256(
+        json.dumps([seed, scans, threat_ratio, names, [f.name for f in files]]).encode()
+    ).hexdigest()[:16]
+
+    entries: list[dict[str, Any]] = []
+    for i in range(scans):
+        host_path = hosts[i]
+        host = open_scan(host_path)
+        truth = Detections.empty()
+        tip_params: dict[str, Any] | None = None
+        scan = host
+        if is_threat[i]:
+            for attempt in range(ATTEMPTS):
+                cls = str(rng.choice(names))
+                try:
+                    tip = project_threat(host, cls, rng=rng)
+                except TipError as exc:
+                    log.info("%s: %s (attempt %d)", host_path.name, exc, attempt + 1)
+                    host_path = files[int(rng.integers(len(files)))]
+                    host = open_scan(host_path)
+                    continue
+                if tip.params.get("hidden"):
+                    continue  # a threat nobody could see is no fair question
+                scan, truth, tip_params = tip.scan, tip.detections, tip.params
+                break
+            else:
+                raise ExerciseError(
+                    f"scan {i + 1}: no threat could be projected into {host_path.name} "
+                    f"after {ATTEMPTS} attempts (hosts too small or empty?)"
+                )
+        scan = _anonymous(scan, f"{exercise_id}/{i}")
+        name = f"{i + 1:04d}"
+        dx_path = out / SCANS_DIR / f"{name}.dcm"
+        uid = write_dx(scan, dx_path)
+        tdr_path = out / KEY_DIR / f"{name}_gt.dcm"
+        write_ground_truth_tdr(scan, truth, tdr_path, annotator="backscatter exercise key")
+        entries.append(
+            {
+                "index": i + 1,
+                "file": f"{SCANS_DIR}/{dx_path.name}",
+                "scan_id": uid,
+                "host": host_path.name,
+                "threat": bool(len(truth)),
+                "threats": [
+                    {"class_name": r["class_name"], "box": r["box"]} for r in truth.to_records()
+                ],
+                "tdr": f"{KEY_DIR}/{tdr_path.name}",
+                "tip": tip_params,
+            }
+        )
+    key = {
+        "exercise_id": exercise_id,
+        "seed": seed,
+        "scans": entries,
+        "n_scans": scans,
+        "n_threat": n_threat,
+        "threat_ratio": threat_ratio,
+        "classes": names,
+        "clean_dir": str(Path(clean_dir).resolve()),
+    }
+    path = out / KEY_DIR / KEY_NAME
+    path.write_text(json.dumps(key, indent=1, default=_jsonable) + "\n", encoding="utf-8")
+    return path
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
