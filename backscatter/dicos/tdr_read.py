@@ -9,6 +9,7 @@ appended (policy ``unknown_classes="append"``) so foreign categories survive the
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import warnings
@@ -29,6 +30,9 @@ from backscatter.dicos.uids import DICOS_TDR, IMAGE_2D_CLASSES
 
 #: score given to a PTO without ATDAssessmentProbability, by its assessment flag
 FLAG_SCORES: dict[str, float] = {"THREAT": 1.0, "NO_THREAT": 0.0, "UNKNOWN": 0.5}
+
+#: largest TDR file read (a TDR holds boxes and packed bitmaps: megabytes at most)
+MAX_TDR_BYTES = 256 * 1024 * 1024
 
 
 class TDRReadError(ValueError):
@@ -181,13 +185,38 @@ def read_tdr(
     built from ROI bitmaps only when ``image_shape`` is given and some PTO has a bitmap (PTOs
     without one get their box filled).
     """
+    data = _read_capped(path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # foreign files: zero-padded UIDs, unknown tags
         try:
-            ds = pydicom.dcmread(path)
+            # parsed from memory: a corrupt element length then cannot make the file reader
+            # allocate its claimed size (up to 4 GiB) before finding the file is shorter
+            ds = pydicom.dcmread(io.BytesIO(data))
         except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError) as exc:
             raise TDRReadError(path, f"not a readable DICOM file ({exc})") from None
-        return _parse(ds, path, list(class_names), image_shape, unknown_classes)
+        except Exception as exc:  # OSError, RecursionError, struct.error, unknown VR...
+            reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+            raise TDRReadError(path, f"truncated or corrupt DICOM ({reason})") from None
+        try:
+            return _parse(ds, path, list(class_names), image_shape, unknown_classes)
+        except TDRReadError:
+            raise
+        except Exception as exc:  # corrupt content fails in many ways deep in pydicom: one type
+            reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+            raise TDRReadError(
+                path, f"unreadable TDR content ({type(exc).__name__}: {reason})"
+            ) from None
+
+
+def _read_capped(path: str | os.PathLike[str]) -> bytes:
+    """The file's bytes; refuses a file over :data:`MAX_TDR_BYTES` before reading it."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size > MAX_TDR_BYTES:
+            raise TDRReadError(
+                path, f"file is {size} bytes, over the {MAX_TDR_BYTES}-byte TDR read limit"
+            )
+        return fh.read()
 
 
 def _parse(

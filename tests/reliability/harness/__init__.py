@@ -1,0 +1,1 @@
+"""Reliability harness: seed corpus, mutators, a subprocess fuzz runner, process probes."""
