@@ -36,11 +36,13 @@ class TileOptions:
     """``mode`` "auto" tiles scans larger than ``size`` (default: the model's input size);
     "off" runs any scan whole (only for models with dynamic H, W). ``batch`` tiles go through
     the model per call; ``None`` means 8 on a GPU and 1 on CPU, where batches of one were
-    measured fastest (bench/pipeline_speed.py: cache-sized work per call)."""
+    measured fastest (bench/pipeline_speed.py: cache-sized work per call). ``overlap`` (px)
+    is about a fifth of a 512 tile, the size of most threats in a van scan, so an object cut
+    by one tile is whole in its neighbour."""
 
     mode: str = "auto"
     size: tuple[int, int] | None = None
-    overlap: int = 64
+    overlap: int = 96
     batch: int | None = None
 
     def __post_init__(self) -> None:

@@ -7,9 +7,10 @@ with the scan edge). A scan that fits in one tile therefore yields exactly one t
 the whole scan, i.e. the untiled result.
 
 Merging: a tile sees an object cut by its border as a partial box, and an object inside an
-overlap strip twice. Boxes of the same class from *different* tiles are merged into their
-union (score = max) when their intersection over the smaller box (IoS) is at least
-``ios_threshold``, or ``clipped_ios_threshold`` when one of them touches an inner tile edge.
+overlap strip twice. Boxes of the same class from *different* tiles are merged (score = max)
+when their intersection over the smaller box (IoS) is at least ``ios_threshold``, or
+``clipped_ios_threshold`` when one of them touches an inner tile edge; the merged box is the
+best view that touches no inner edge (a tile saw the object whole), else the union.
 Boxes from the same tile are never merged (the model's own NMS already decided those); a merged
 group keeps growing while boxes from tiles not yet in it pass the test.
 """
@@ -89,6 +90,16 @@ def _ios(box: np.ndarray, others: np.ndarray) -> np.ndarray:
     return np.where(inter > 0, inter / smaller, 0.0)
 
 
+def _group_box(boxes: np.ndarray, clipped: np.ndarray, members: list[int]) -> np.ndarray:
+    """One box for views of one object: the best whole view (not touching an inner tile
+    edge) when a tile saw it whole, else the union of the partial views."""
+    whole = [m for m in members if not clipped[m]]
+    if whole:
+        return boxes[min(whole)].copy()  # indices are in descending score order
+    group = boxes[members]
+    return np.concatenate([group[:, :2].min(axis=0), group[:, 2:].max(axis=0)])
+
+
 def merge_tiles(
     boxes: np.ndarray,
     scores: np.ndarray,
@@ -103,7 +114,8 @@ def merge_tiles(
 
     Inputs are column arrays of equal length N. Returns ``(boxes, scores, labels)`` sorted by
     descending score. Greedy: the best remaining box absorbs every box of its class from
-    another tile that passes the IoS test; the merged box is the union, the score the max.
+    another tile that passes the IoS test; the merged box is the best whole view, or the union
+    of partial views when no tile saw the object whole; the score is the max.
     """
     n = len(scores)
     if n == 0 or len(np.unique(tile_ids)) <= 1:
@@ -120,24 +132,23 @@ def merge_tiles(
         if used[i]:
             continue
         used[i] = True
+        members = [i]
         box = boxes[i].copy()
         group_tiles = {int(tile_ids[i])}
-        group_clipped = bool(clipped[i])
         while True:
             cand = np.flatnonzero(~used & (labels == labels[i]))
             cand = cand[~np.isin(tile_ids[cand], list(group_tiles))]
             if not cand.size:
                 break
             ios = _ios(box, boxes[cand])
-            thr = np.where(clipped[cand] | group_clipped, clipped_ios_threshold, ios_threshold)
-            take = cand[ios >= thr]
+            partial = clipped[cand] | bool(clipped[members].any())
+            take = cand[ios >= np.where(partial, clipped_ios_threshold, ios_threshold)]
             if not take.size:
                 break
             used[take] = True
+            members.extend(int(t) for t in take)
             group_tiles.update(int(t) for t in tile_ids[take])
-            group_clipped = group_clipped or bool(clipped[take].any())
-            group = np.vstack([box[None], boxes[take]])
-            box = np.concatenate([group[:, :2].min(axis=0), group[:, 2:].max(axis=0)])
+            box = _group_box(boxes, clipped, members)
         out_b.append(box)
         out_s.append(float(scores[i]))
         out_l.append(int(labels[i]))

@@ -119,3 +119,28 @@ def test_merge_takes_the_union_and_the_best_score_per_class() -> None:
     assert b.tolist() == [[0, 0, 10, 10], [0, 0, 10, 6]]
     assert s.tolist() == pytest.approx([0.9, 0.7])
     assert lab.tolist() == [1, 2]
+
+
+def test_duplicate_whole_views_keep_the_best_box_not_their_union() -> None:
+    boxes = np.array([[10, 10, 50, 50], [12, 8, 52, 49]], np.float32)
+    b, s, _ = merge_tiles(
+        boxes,
+        np.array([0.7, 0.8], np.float32),
+        np.array([0, 0]),
+        np.array([0, 1]),
+        np.array([False, False]),  # both tiles saw the object whole (inside the overlap)
+    )
+    assert b.tolist() == [[12, 8, 52, 49]]
+    assert s.tolist() == pytest.approx([0.8])
+
+
+def test_partial_views_only_are_joined_into_their_union() -> None:
+    boxes = np.array([[100, 10, 128, 40], [96, 12, 170, 41]], np.float32)
+    b, _, _ = merge_tiles(
+        boxes,
+        np.array([0.6, 0.5], np.float32),
+        np.array([2, 2]),
+        np.array([0, 1]),
+        np.array([True, True]),  # the object is cut in both tiles
+    )
+    assert b.tolist() == [[96, 10, 170, 41]]
