@@ -152,8 +152,8 @@ def test_history_trend_over_two_exercises(exercise: Path, tmp_path: Path) -> Non
 
 def test_cli_build_and_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     clean = make_clean(tmp_path / "clean", 2, seed=20)
-    rc = main(["exercise", "build", "--clean", str(clean), "--out", str(tmp_path / "EX"),
-               "--scans", "4", "--threat-ratio", "0.5", "--seed", "1", "--classes", "blade"])  # fmt: skip
+    args = ["--scans", "4", "--threat-ratio", "0.5", "--seed", "1", "--classes", "blade"]
+    rc = main(["exercise", "build", "--clean", str(clean), "--out", str(tmp_path / "EX"), *args])
     assert rc == 0
     key = _key(tmp_path / "EX")
     assert {t["class_name"] for e in key["scans"] for t in e["threats"]} == {"blade"}
