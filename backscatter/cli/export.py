@@ -20,6 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--notes", help="markdown file with notes for the card")
     parser.add_argument("--parity-images", type=int, default=4, help="fresh scans to check")
     parser.add_argument("--no-card", action="store_true", help="write only the .onnx")
+    parser.add_argument(
+        "--card-only",
+        action="store_true",
+        help="keep the existing --out .onnx and (re)write its card (e.g. after `eval`)",
+    )
 
 
 def _read_json(path: str | None) -> dict[str, Any] | None:
@@ -37,19 +42,38 @@ def _read_json(path: str | None) -> dict[str, Any] | None:
 
 
 def training_info(checkpoint: Path) -> dict[str, Any]:
+    """Commands, epochs and wall time of the run, following ``init_weights`` back through
+    earlier stages (each stage's ``command.txt`` sits beside its checkpoints)."""
     from backscatter.training.checkpoint import load_checkpoint
 
-    ckpt = load_checkpoint(checkpoint)
-    cmd_file = checkpoint.parent / "command.txt"
-    commands = cmd_file.read_text().strip().splitlines() if cmd_file.is_file() else []
+    stages: list[dict[str, Any]] = []
+    path: Path | None = checkpoint
+    while path is not None and path.is_file() and len(stages) < 10:
+        ckpt = load_checkpoint(path)
+        cmd_file = path.parent / "command.txt"
+        commands = cmd_file.read_text().strip().splitlines() if cmd_file.is_file() else []
+        stages.append(
+            {
+                "checkpoint": str(path),
+                "command": " && ".join(dict.fromkeys(commands)) or None,
+                "epochs": ckpt.epoch,
+                "wall_time_s": round(ckpt.wall_time_s, 1),
+                "config_sha256": ckpt.config.sha256(),
+            }
+        )
+        path = Path(ckpt.config.init_weights) if ckpt.config.init_weights else None
+    stages.reverse()
+    final = load_checkpoint(checkpoint)
+    wall = sum(s["wall_time_s"] for s in stages)
     return {
-        "command": " && ".join(dict.fromkeys(commands)) or None,
-        "epochs": ckpt.epoch,
-        "wall_time_s": round(ckpt.wall_time_s, 1),
-        "wall_time_min": round(ckpt.wall_time_s / 60, 1),
-        "threads": ckpt.config.threads,
-        "config_sha256": ckpt.config.sha256(),
-        "config": ckpt.config.to_dict(),
+        "command": " ; then ".join(str(s["command"]) for s in stages),
+        "epochs": sum(s["epochs"] for s in stages),
+        "wall_time_s": round(wall, 1),
+        "wall_time_min": round(wall / 60, 1),
+        "threads": final.config.threads,
+        "stages": stages,
+        "config_sha256": final.config.sha256(),
+        "config": final.config.to_dict(),
     }
 
 
@@ -60,17 +84,22 @@ def run(args: argparse.Namespace) -> int:
     report = _read_json(args.report)
     latency = _read_json(args.latency)
     notes = Path(args.notes).read_text() if args.notes else ""
-    res = export_onnx(
-        args.checkpoint,
-        args.out,
-        name=args.name,
-        version=args.version,
-        parity_images=args.parity_images,
-    )
-    print(f"wrote {res.path} (parity checked on {res.parity_images} unseen scans)")
+    out = Path(args.out)
+    if args.card_only:
+        if not out.is_file():
+            raise FileNotFoundError(f"{out}: --card-only needs an existing .onnx")
+    else:
+        res = export_onnx(
+            args.checkpoint,
+            out,
+            name=args.name,
+            version=args.version,
+            parity_images=args.parity_images,
+        )
+        print(f"wrote {res.path} (parity checked on {res.parity_images} unseen scans)")
     if not args.no_card:
         j, m = write_card(
-            res.path,
+            out,
             report=report,
             training=training_info(Path(args.checkpoint)),
             latency=latency,

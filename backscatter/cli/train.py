@@ -37,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
         with open(out / "command.txt", "a") as f:
             f.write(cmd + "\n")
     result = train(cfg, out, resume=args.resume, progress=not args.no_progress)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
     print(
         f"trained {result.epochs} epochs in {result.wall_time_s:.0f} s; "
         f"best val map50 {result.best:.3f}; checkpoints in {out}"

@@ -116,8 +116,15 @@ def render_markdown(card: dict[str, Any]) -> str:
     if t:
         lines += ["## Training", ""]
         for k, v in t.items():
-            if k != "config":
-                lines.append(f"- {k}: `{v}`" if k == "command" else f"- {k}: {_fmt(v)}")
+            if k not in ("config", "stages", "command"):
+                lines.append(f"- {k}: {_fmt(v)}")
+        for i, stage in enumerate(t.get("stages") or [], start=1):
+            lines.append(
+                f"- stage {i}: `{stage['command']}` ({stage['epochs']} epochs, "
+                f"{stage['wall_time_s'] / 60:.1f} min)"
+            )
+        if not t.get("stages") and t.get("command"):
+            lines.append(f"- command: `{t['command']}`")
         lines.append("")
     lat = card.get("latency")
     if lat:

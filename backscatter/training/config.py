@@ -107,6 +107,8 @@ class TrainConfig:
     #: run a validation pass every N epochs (0 = never)
     val_every: int = 1
     model_version: str = "0.1.0"
+    #: start from this checkpoint's weights (a second training stage); empty = from scratch
+    init_weights: str = ""
 
     def __post_init__(self) -> None:
         if not self.classes or len(set(self.classes)) != len(self.classes):
@@ -206,6 +208,9 @@ def load_config(path: str | Path) -> TrainConfig:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at top level, got {type(raw).__name__}")
+    init = raw.get("init_weights")
+    if isinstance(init, str) and init and not Path(init).is_absolute():
+        raw["init_weights"] = str((path.parent / init).resolve())
     data = raw.get("data")
     if isinstance(data, dict):
         for key in ("train", "val", "image_root"):

@@ -173,6 +173,8 @@ def train(
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, partial(lr_lambda, warmup=cfg.optim.warmup_iters, total=total)
     )
+    if ckpt is None and cfg.init_weights:
+        net.load_state_dict(load_checkpoint(cfg.init_weights).model_state)
     if ckpt is not None:
         net.load_state_dict(ckpt.model_state)
         if ckpt.optimizer_state:
