@@ -83,21 +83,32 @@ def render_html(score: Score, *, trend: Sequence[dict[str, Any]] = ()) -> str:
             "Decision times", [r["seconds"] for r in s.per_scan if r["seconds"] is not None]
         ),
     ]
+    trend_rows = ""
     if trend:
         labels = [f"#{i + 1}" for i in range(len(trend))]
-        ymax = max(4.0, *(float(r["d_prime"] or 0) for r in trend))
         charts.append(
             svg.line_chart(
                 f"Trend of {s.trainee} across exercises",
                 labels,
                 {
-                    "d'": [r["d_prime"] for r in trend],
-                    "hit rate x4": [
-                        None if r["hit_rate"] is None else 4 * r["hit_rate"] for r in trend
-                    ],
-                },  # fmt: skip
-                ymax=ymax,
+                    "hit rate": [r["hit_rate"] for r in trend],
+                    "false alarms": [r["false_alarm_rate"] for r in trend],
+                    "A'": [r["a_prime"] for r in trend],
+                },
+                ymax=1.0,
             )
+        )
+        trend_rows = "".join(
+            f"<tr><td class='num'>#{i + 1}</td><td>{escape(str(r['exercise']))}</td>"
+            f"<td>{escape(str(r['scored_at'])[:10])}</td><td class='num'>{_pct(r['hit_rate'])}</td>"
+            f"<td class='num'>{_pct(r['false_alarm_rate'])}</td>"
+            f"<td class='num'>{_fmt(r['d_prime'], '.2f')}</td>"
+            f"<td class='num'>{_fmt(r['a_prime'])}</td></tr>"
+            for i, r in enumerate(trend)
+        )
+        trend_rows = (
+            "<h2>History</h2><table><tr><th>#</th><th>exercise</th><th>scored</th>"
+            f"<th>H</th><th>F</th><th>d'</th><th>A'</th></tr>{trend_rows}</table>"
         )
     scan_rows = "".join(
         f"<tr><td class='num'>{r['index']}</td><td>{escape(str(r['file']))}</td>"
@@ -120,6 +131,7 @@ A' (Grier 1971) uses the raw rates.</p>
 <h2>Per threat class</h2>
 <table><tr><th>class</th><th>threats</th><th>hits</th><th>hit rate</th><th>located</th></tr>
 {class_rows}</table>
+{trend_rows}
 <h2>Per scan</h2>
 <table><tr><th>#</th><th>file</th><th>threat</th><th>decision</th><th>outcome</th>
 <th>located</th><th>time (s)</th><th>note</th></tr>{scan_rows}</table>

@@ -6,6 +6,7 @@ written as labels so that the chart reads without hovering.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from html import escape
 
@@ -62,7 +63,7 @@ def bar_chart(
             )
         out.append(
             f'<text x="{x + slot * 0.35:.1f}" y="{y0 + 14}" text-anchor="middle">'
-            f"{escape(lab[:14])}</text>"
+            f"{escape(lab.replace('_', ' ')[:16])}</text>"
         )
     return _frame(title, "".join(out))
 
@@ -76,10 +77,12 @@ def histogram(title: str, values: Sequence[float], *, bins: int = 10, unit: str 
     for v in values:
         counts[min(int(v / hi * bins), bins - 1)] += 1
     labels = [f"{hi * k / bins:.0f}" for k in range(bins)]
-    top = max(counts)
+    step = max(1, math.ceil(max(counts) / 4))
+    ticks = math.ceil(max(counts) / step)
+    top = step * ticks
     slot = (W - PAD_L - PAD_R) / bins
     y0, span = H - PAD_B, H - PAD_B - PAD_T
-    out = [_axes(float(top), ticks=min(top, 4), fmt="{:.0f}")]
+    out = [_axes(float(top), ticks=ticks, fmt="{:.0f}")]
     for i, c in enumerate(counts):
         h = span * c / top
         x = PAD_L + i * slot
@@ -116,6 +119,7 @@ def roc_point(title: str, hit_rate: float, false_alarm_rate: float) -> str:
     )
     for v in (0, 1):
         out.append(f'<text x="{x0 + v * side}" y="{y0 + 12}" text-anchor="middle">{v}</text>')
+        out.append(f'<text x="{x0 - 4}" y="{y0 - v * side + 4}" text-anchor="end">{v}</text>')
     return _frame(title, "".join(out), width=side + PAD_L + 130, height=size)
 
 
