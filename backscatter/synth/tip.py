@@ -2,9 +2,10 @@
 
 Composition follows the backscatter layer model of :mod:`backscatter.synth.physics`, not alpha
 blending. The host's photon counts ``lam_h`` (estimated from its pixels, see
-:mod:`backscatter.synth.tip_host`) are split into what the cover in front of the threat scatters
-(``front``) and what comes from behind it (``back``); the threat from the simulator's library,
-placed behind the cover, then gives::
+:mod:`backscatter.synth.tip_host`) are split into what lies in front of the threat scatters
+(``front``: a cover such as a door skin or bag shell, then a partly filled space of clothes or
+packing down to the threat's depth) and what comes from behind it (``back``); the threat from
+the simulator's library, placed at that depth, then gives::
 
     lam_new = front + T_cover * k * S_threat + T_threat * back
 
@@ -53,6 +54,11 @@ COVERS: tuple[tuple[str, float], ...] = (
     ("plywood", 1.0),
     ("textile", 2.0),
 )
+#: depth of the threat's front face behind the cover, cm (scene cavities are 1-20 cm deep)
+DEPTH_CM = (1.0, 12.0)
+#: what fills the space between cover and threat (clothes, packing), and the filled share of it
+FILLER = "textile"
+FILL = (0.0, 0.6)
 #: share of a threat's full outline that must lie in the plausible region
 MIN_INSIDE = 0.97
 #: smoothing (px) of the host's local mean (photon counts the layer model works on)
@@ -139,6 +145,7 @@ def project_threat(
     scale: float | None = None,
     cover: tuple[str, float] | None = None,
     depth_cm: float | None = None,
+    filler: float | None = None,
     noise: HostNoise | None = None,
     region: np.ndarray | None = None,
 ) -> TipResult:
@@ -147,7 +154,8 @@ def project_threat(
     ``scale`` multiplies the library's sizes (drawn in 0.85..1.15 when None; reduced down to
     half when the region is too small for it); ``cover`` is the
     ``(material, cm)`` in front of the threat (drawn from :data:`COVERS`); ``depth_cm`` the
-    threat's depth behind the cover (0.2..3 cm). ``noise`` and ``region`` (the plausible
+    threat's depth behind the cover (:data:`DEPTH_CM`), ``filler`` the share of that space
+    filled with :data:`FILLER` (:data:`FILL`). ``noise`` and ``region`` (the plausible
     placement mask) are estimated from the host when not given. Raises :class:`TipError` when
     the host has no region the threat fits in.
     """
@@ -163,7 +171,8 @@ def project_threat(
     ppc = _pixels_per_cm(host, prof)
     scale = float(rng.uniform(0.85, 1.15)) if scale is None else float(scale)
     cover_mat, cover_cm = COVERS[int(rng.integers(len(COVERS)))] if cover is None else cover
-    depth = float(rng.uniform(0.2, 3.0)) if depth_cm is None else float(depth_cm)
+    depth = float(rng.uniform(*DEPTH_CM)) if depth_cm is None else float(depth_cm)
+    fill = float(rng.uniform(*FILL)) if filler is None else float(filler)
 
     placed = None
     for shrink in (1.0, 0.8, 0.64, 0.5):  # a region too small for the drawn size: smaller
@@ -190,10 +199,14 @@ def project_threat(
     lam_h = noise.counts(mean_dn)
     k = _dose_scale(host, noise.counts(px), region, prof)
     mu_eff, mu_s = prof.coefficients()
-    m = material_id(cover_mat)
-    t_cover = float(np.exp(-mu_eff[m] * cover_cm))
-    s_cover = float(mu_s[m] / mu_eff[m] * (1.0 - t_cover))
-    front = np.minimum(k * s_cover, 0.9 * lam_h)
+    m, f = material_id(cover_mat), material_id(FILLER)
+    t_skin = float(np.exp(-mu_eff[m] * cover_cm))
+    t_fill = float(np.exp(-mu_eff[f] * fill * depth))
+    geom_fill = (prof.standoff_cm / (prof.standoff_cm + cover_cm + depth / 2)) ** 2
+    s_front = mu_s[m] / mu_eff[m] * (1.0 - t_skin)
+    s_front += t_skin * geom_fill * mu_s[f] / mu_eff[f] * (1.0 - t_fill)
+    t_cover = t_skin * t_fill
+    front = np.minimum(k * float(s_front), 0.9 * lam_h)
     back = lam_h - front
     sigma = prof.spot_sigma_px
     s_raw = scatter_signal(layers, host.shape, prof, region=box).astype(np.float64)
@@ -229,6 +242,7 @@ def project_threat(
             "scale": scale,
             "cover": [cover_mat, cover_cm],
             "depth_cm": depth,
+            "filler": [FILLER, fill * depth],
             "profile": prof.name,
             "counts_per_signal": k,
             "host_gain_dn": noise.gain,

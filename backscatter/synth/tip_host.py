@@ -2,9 +2,9 @@
 
 A counting detector gives a pixel variance that is affine in its mean: ``var = a * mean + b``
 with ``a`` the ADC gain (DN per detected photon) and ``b = read_var - a * dark``. The local noise
-is measured from second differences along rows and along columns (the smaller of the two), which
-smooth structure and ramps barely touch, and the line is fitted to the median noise of
-mean-value bins. ``dark = -b / a`` then absorbs the (small) read noise.
+is measured with second differences along rows, less their product with the next row's (noise
+is white, structure continues across rows and cancels), and the line is fitted to the median
+noise of mean-value bins. ``dark = -b / a`` then absorbs the (small) read noise.
 
 The plausible region (where something is in the beam, not air) is the bright class of an Otsu
 threshold on the smoothed scan, cleaned with morphology.
@@ -17,10 +17,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-#: the local noise of a bin is this quantile of its windows' noise (structure only adds noise)
-NOISE_QUANTILE = 0.2
-#: that quantile over the true variance for pure noise in a 7x7 window (measured, seed 0)
-NOISE_QUANTILE_BIAS = 0.696
+#: median over mean of the 7x7-window noise estimates for pure Gaussian noise (measured, seed 0)
+NOISE_MEDIAN_BIAS = 0.97
 
 
 class TipError(ValueError):
@@ -52,19 +50,9 @@ def estimate_noise(pixels: np.ndarray, *, window: int = 7, bins: int = 24) -> Ho
     px = np.asarray(pixels, np.float64)
     if px.ndim != 2 or min(px.shape) < 2 * window:
         raise TipError(f"host: expected a 2-D scan of at least {2 * window} px, got {px.shape}")
-    # second differences (x[c] - (x[c-1] + x[c+1]) / 2)**2 / 1.5: ramps cancel, noise stays
-    dh = np.zeros_like(px)
-    dh[:, 1:-1] = (px[:, 1:-1] - 0.5 * (px[:, :-2] + px[:, 2:])) ** 2 / 1.5
-    dh[:, 0], dh[:, -1] = dh[:, 1], dh[:, -2]
-    dv = np.zeros_like(px)
-    dv[1:-1] = (px[1:-1] - 0.5 * (px[:-2] + px[2:])) ** 2 / 1.5
-    dv[0], dv[-1] = dv[1], dv[-2]
     k = (window, window)
     mean = cv2.blur(px, k, borderType=cv2.BORDER_REFLECT)
-    var = np.minimum(
-        cv2.blur(dh, k, borderType=cv2.BORDER_REFLECT),
-        cv2.blur(dv, k, borderType=cv2.BORDER_REFLECT),
-    )
+    var = cv2.blur(_noise_power(px), k, borderType=cv2.BORDER_REFLECT) / NOISE_MEDIAN_BIAS
     m, v = mean[::3, ::3].ravel(), var[::3, ::3].ravel()
     edges = np.unique(np.quantile(m, np.linspace(0.02, 0.98, bins + 1)))
     xs, ys, ws = [], [], []
@@ -73,7 +61,7 @@ def estimate_noise(pixels: np.ndarray, *, window: int = 7, bins: int = 24) -> Ho
         if np.count_nonzero(sel) < 20:
             continue
         xs.append(float(np.median(m[sel])))
-        ys.append(float(np.quantile(v[sel], NOISE_QUANTILE)) / NOISE_QUANTILE_BIAS)
+        ys.append(float(np.median(v[sel])))
         ws.append(1.0)
     if len(xs) < 3 or max(xs) - min(xs) <= 0:
         raise TipError("host: too uniform to estimate its noise (is it a blank image?)")
@@ -85,6 +73,18 @@ def estimate_noise(pixels: np.ndarray, *, window: int = 7, bins: int = 24) -> Ho
     dark = float(np.clip(-b / a, 0.0, np.quantile(px, 0.001)))
     floor = float(max(b + a * dark, 0.25))
     return HostNoise(gain=float(a), dark=dark, floor_var=floor)
+
+
+def _noise_power(px: np.ndarray) -> np.ndarray:
+    """Per-pixel noise variance estimate (DN^2), unbiased for white noise: with ``d`` the
+    second difference along a row, ``(d[r]**2 - d[r] * d[r+1]) / 1.5``. Structure that
+    continues from one row to the next (edges, ramps, texture) cancels in the product."""
+    d = np.zeros_like(px)
+    d[:, 1:-1] = px[:, 1:-1] - 0.5 * (px[:, :-2] + px[:, 2:])
+    p = np.zeros_like(px)
+    p[:-1] = d[:-1] ** 2 - d[:-1] * d[1:]
+    p[-1] = p[-2]
+    return p / 1.5
 
 
 def plausible_region(pixels: np.ndarray, *, noise: HostNoise, min_frac: float = 0.02) -> np.ndarray:
@@ -108,17 +108,17 @@ def plausible_region(pixels: np.ndarray, *, noise: HostNoise, min_frac: float = 
 
 
 def local_gain(pixels: np.ndarray, *, noise: HostNoise) -> float:
-    """DN per photon measured on ``pixels`` (a crop) alone: the median of the horizontal second
-    difference noise over the counts its mean predicts (a median of a squared Gaussian is 0.455
-    of its variance). Falls back to ``noise.gain`` on a crop too small or too dark."""
+    """DN per photon measured on ``pixels`` (a crop) alone: its mean noise power over its mean
+    signal above the dark level. Falls back to ``noise.gain`` on a crop too small or too dark."""
     px = np.asarray(pixels, np.float64)
     if px.shape[1] < 8 or px.shape[0] < 4:
         return noise.gain
-    mean = cv2.GaussianBlur(px, (0, 0), 2.0, borderType=cv2.BORDER_REFLECT)[:, 1:-1]
-    d2 = (px[:, 1:-1] - 0.5 * (px[:, :-2] + px[:, 2:])) ** 2 / 1.5
+    mean = cv2.GaussianBlur(px, (0, 0), 2.0, borderType=cv2.BORDER_REFLECT)
+    power = _noise_power(px)
     signal = mean - noise.dark
     ok = signal > 4.0 * np.sqrt(noise.floor_var + 1.0)
+    ok[:, [0, -1]] = False
     if np.count_nonzero(ok) < 50:
         return noise.gain
-    ratio = float(np.median(d2[ok] / signal[ok])) / 0.455
+    ratio = float(np.mean(power[ok] - noise.floor_var) / np.mean(signal[ok]))
     return float(np.clip(ratio, 0.5 * noise.gain, 2.0 * noise.gain))
