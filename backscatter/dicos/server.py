@@ -88,6 +88,12 @@ class ServerConfig:
     on_received: Callable[[Received], None] | None = None
     #: images waiting for the worker before the C-STORE handler blocks (back-pressure)
     queue_size: int = 64
+    #: associations served at once; more are rejected (transient, "local limit exceeded")
+    max_associations: int = 32
+    #: seconds a connection may take to complete association negotiation, and to close after an
+    #: abort (the DICOM ARTIM timer): a peer stalled mid-request or sending garbage holds one of
+    #: the ``max_associations`` slots this long at most
+    negotiation_timeout_s: float = 5.0
 
 
 def _register_storage_classes() -> None:
@@ -165,6 +171,8 @@ class DicosServer:
         _register_storage_classes()
         ae = AE(ae_title=self.config.ae_title)
         ae.maximum_pdu_size = 1 << 20
+        ae.maximum_associations = self.config.max_associations
+        ae.acse_timeout = self.config.negotiation_timeout_s
         ae.network_timeout = 30
         ae.dimse_timeout = 30
         ae.add_supported_context(VERIFICATION)
@@ -306,6 +314,12 @@ class DicosServer:
 
     def _on_close(self, event: Any) -> None:
         assoc = event.assoc
+        if not assoc.is_established:
+            # pynetdicom's acceptor thread keeps waiting negotiation_timeout_s for an
+            # A-ASSOCIATE-RQ after the connection is gone, holding an association slot: a peer
+            # sending garbage in a loop would lock everyone out. Wake it now (None = no request).
+            with contextlib.suppress(AttributeError):
+                assoc.dul.to_user_queue.put(None)
         if assoc.is_released or assoc.is_rejected or not self._first_report(event):
             return
         if not assoc.is_established:

@@ -35,6 +35,7 @@ class Campaign:
     outcomes: Counter[str] = field(default_factory=Counter)
     findings: list[dict[str, Any]] = field(default_factory=list)
     max_ms: float = 0.0
+    slowest: str = ""
     peak_rss_kb: int = 0
     restarts: int = 0
     wall_s: float = 0.0
@@ -43,7 +44,7 @@ class Campaign:
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.outcomes.items()))
         return (
             f"{self.executions} executions in {self.wall_s:.1f} s ({kinds}); slowest input "
-            f"{self.max_ms:.0f} ms, child peak RSS {self.peak_rss_kb / 1024:.0f} MiB, "
+            f"{self.max_ms:.0f} ms ({self.slowest}), child peak RSS {self.peak_rss_kb / 1024:.0f} MiB, "
             f"{self.restarts} child restarts, {len(self.findings)} findings"
         )
 
@@ -131,7 +132,9 @@ def run_inputs(
 def _record(result: Campaign, rec: dict[str, Any], items: list[tuple[str, str]]) -> None:
     result.executions += 1
     result.outcomes[rec["outcome"]] += 1
-    result.max_ms = max(result.max_ms, float(rec.get("ms", 0.0)))
+    if float(rec.get("ms", 0.0)) > result.max_ms:
+        result.max_ms = float(rec["ms"])
+        result.slowest = Path(items[rec["i"]][0]).name
     result.peak_rss_kb = max(result.peak_rss_kb, int(rec.get("maxrss_kb", 0)))
     if rec["outcome"] not in ("ok", "typed"):
         path, target = items[rec["i"]]

@@ -1,0 +1,164 @@
+"""Hostile peers against the real ``backscatter serve`` process on 127.0.0.1.
+
+Each case checks the same promises: the server process stays up, a well-formed C-ECHO and
+C-STORE are answered during and after the attack, its resident memory and open files stay
+bounded (``/proc/PID``), and nothing is written outside its folder.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from backscatter.dicos.dx import write_dx
+from backscatter.scan import Scan
+
+from .harness.hostile import Stalled, associate_rq_bytes, burst, malformed_pdus, send_and_close
+from .harness.procs import Serve, echo, fd_count, files_under, rss_kb, store, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:Invalid value for VR UI")]
+
+
+def _dx(folder: Path, seed: int, shape: tuple[int, int] = (64, 80)) -> pydicom.Dataset:
+    rng = np.random.default_rng(seed)
+    scan = Scan(rng.integers(0, 4096, shape, dtype=np.uint16), bits_stored=12, scan_id=f"h{seed}")
+    path = folder / f"src-{seed}.dcm"
+    write_dx(scan, path)
+    return pydicom.dcmread(path)
+
+
+class Target:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.src = root / "src"
+        self.src.mkdir()
+        self.serve = Serve(root / "in", "--no-detect", "--max-dataset-mb", "1")
+        self.seq = 1000
+        assert echo(self.serve.port) == 0
+        self.check_serves()  # warm: first store imports and caches
+        self.rss0 = rss_kb(self.serve.pid)
+        self.fd0 = fd_count(self.serve.pid)
+        self.outside0 = files_under(root) - {f"in/{n}" for n in files_under(root / "in")}
+
+    def check_serves(self) -> None:
+        """A well-formed C-ECHO and C-STORE are answered and the image is stored."""
+        assert self.serve.alive(), self.serve.log()
+        assert echo(self.serve.port) == 0, self.serve.log()[-2000:]
+        self.seq += 1
+        ds = _dx(self.src, self.seq)
+        assert store(self.serve.port, [ds]) == [0]
+        assert (self.serve.out / f"DX_{ds.SOPInstanceUID}.dcm").is_file()
+
+    def check_bounded(self, *, rss_mb: float = 40.0) -> None:
+        assert self.serve.alive(), self.serve.log()
+        grown = (rss_kb(self.serve.pid) - self.rss0) / 1024
+        assert grown < rss_mb, f"server RSS grew {grown:.0f} MiB"
+        # connections close asynchronously: allow a moment for the last ones
+        assert wait_for(lambda: fd_count(self.serve.pid) <= self.fd0 + 2, 20), (
+            f"open files {fd_count(self.serve.pid)} vs {self.fd0} at start"
+        )
+        inside = {f"in/{n}" for n in files_under(self.root / "in")}
+        outside = files_under(self.root) - inside
+        new_outside = {f for f in outside - self.outside0 if not f.startswith("src/")}
+        assert new_outside == set()
+        assert not any(n.endswith(".part") for n in inside)
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    t = Target(tmp_path_factory.mktemp("hostile"))
+    try:
+        yield t
+    finally:
+        code = t.serve.stop()
+        assert "Traceback" not in t.serve.log()
+        assert code in (0, 130), t.serve.log()
+
+
+def test_malformed_pdus(target: Target) -> None:
+    """49 malformed first PDUs (garbage, 4 GiB lengths, flipped requests, unknown types).
+
+    Regression: each such connection used to hold one of pynetdicom's 10 association slots for
+    the 30 s ARTIM timeout after the peer had gone, so ten of them locked good peers out
+    ("local limit exceeded"); now slots are 32 and a dead negotiation ends after 5 s.
+    """
+    rq = associate_rq_bytes()
+    rng = random.Random(9)
+    answered = 0
+    for k, (kind, payload) in enumerate(malformed_pdus(rng, rq, 49)):
+        reply = send_and_close(target.serve.port, payload, wait=0.3)
+        answered += bool(reply)
+        assert reply[:1] in (b"", b"\x02", b"\x03", b"\x07"), (kind, reply[:8])
+        if k % 7 == 6:
+            target.check_serves()
+    target.check_bounded()
+    assert answered >= 10  # rejects/aborts really came back, not only closed sockets
+
+
+def test_stalled_senders_do_not_block_others(target: Target) -> None:
+    """Peers stalled mid A-ASSOCIATE-RQ and mid P-DATA; others are served meanwhile."""
+    rq = associate_rq_bytes()
+    stalled = Stalled()
+    try:
+        for _ in range(3):
+            stalled.mid_associate(target.serve.port, rq)
+        assert all(stalled.mid_pdata(target.serve.port, rq) for _ in range(3))
+        for _ in range(3):
+            target.check_serves()
+            time.sleep(0.5)
+    finally:
+        stalled.close()
+    target.check_bounded()
+
+
+def test_association_burst_beyond_limit(target: Target) -> None:
+    """48 simultaneous associations against a limit of 32: every one is answered (accepted or
+    rejected), none hangs, and once they are gone a well-formed peer is served again."""
+    counts = burst(target.serve.port, 48, hold_s=3.0)
+    assert counts["no answer"] == 0 and counts["aborted"] == 0, counts
+    assert counts["established"] + counts["rejected"] == 48
+    assert 1 <= counts["established"] <= 32, counts
+    assert counts["rejected"] >= 16, counts
+    target.check_serves()
+    target.check_bounded()
+
+
+def test_oversize_datasets(target: Target) -> None:
+    """1.5 MiB against a 1 MiB cap is refused (0xA700); 4 MiB, past the drop limit, loses the
+    association; neither is stored, memory stays bounded."""
+    big = _dx(target.src, 1, shape=(768, 1024))  # 1.5 MiB of pixels
+    before = files_under(target.serve.out)
+    assert store(target.serve.port, [big]) == [0xA700]
+    huge = _dx(target.src, 2, shape=(1536, 1400))  # 4.1 MiB
+    assert store(target.serve.port, [huge])[0] in (None, 0xA700)
+    assert files_under(target.serve.out) == before
+    target.check_serves()
+    target.check_bounded(rss_mb=60.0)
+
+
+@pytest.mark.parametrize(
+    "uid",
+    ["../../escape", "/tmp/backscatter-escape", "1.2.3/../../x", "1.2.3\\..\\x", "..", "1.2.\x00/x"],
+)
+def test_uid_crafted_as_path(target: Target, uid: str) -> None:
+    from dicos.peers import associate, encoded, raw_c_store
+
+    ds = _dx(target.src, 3)
+    ds.SOPInstanceUID = uid
+    before = files_under(target.serve.out)
+    assoc = associate(target.serve.port, [str(ds.SOPClassUID)])
+    try:
+        status = raw_c_store(assoc, encoded(ds), str(ds.SOPClassUID), "1.2.3.4")
+    finally:
+        assoc.release()
+    assert status.Status == 0xC000
+    assert files_under(target.serve.out) == before
+    assert not Path("/tmp/backscatter-escape").exists()
+    target.check_serves()
+    target.check_bounded()
