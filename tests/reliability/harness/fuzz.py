@@ -44,7 +44,8 @@ class Campaign:
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.outcomes.items()))
         return (
             f"{self.executions} executions in {self.wall_s:.1f} s ({kinds}); slowest input "
-            f"{self.max_ms:.0f} ms ({self.slowest}), child peak RSS {self.peak_rss_kb / 1024:.0f} MiB, "
+            f"{self.max_ms:.0f} ms ({self.slowest}), "
+            f"child peak RSS {self.peak_rss_kb / 1024:.0f} MiB, "
             f"{self.restarts} child restarts, {len(self.findings)} findings"
         )
 
