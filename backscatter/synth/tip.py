@@ -18,7 +18,8 @@ threat's own scatter is added, and fresh noise tops the variance up to what the 
 noise model gives at the new mean. The projected area so carries the host's dose and texture,
 with no smooth patch or seam.
 Placement is random inside the host's plausible (non-air) region, with the library's random
-rotation and a scale factor.
+rotation and a scale factor. Threats cut from labelled scans by their mask:
+:mod:`backscatter.synth.tip_cut`.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ class TipResult:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-def _profile_for(scan: Scan) -> Profile:
+def profile_for(scan: Scan) -> Profile:
     """The simulator profile matching the host: by model name for simulated scans, else the
     profile of the nearest tube voltage (hand-held when unknown)."""
     name = (scan.metadata.model or "").lower()
@@ -88,13 +89,13 @@ def _profile_for(scan: Scan) -> Profile:
     return min(PROFILES.values(), key=lambda p: abs(p.kvp - kvp))
 
 
-def _pixels_per_cm(scan: Scan, prof: Profile) -> float:
+def pixels_per_cm(scan: Scan, prof: Profile) -> float:
     if scan.pixel_spacing_mm is not None:
         return 10.0 / float(np.mean(scan.pixel_spacing_mm))
     return min(scan.rows / prof.fov_cm[0], scan.cols / prof.fov_cm[1])
 
 
-def _class_id(threat: str | int) -> int:
+def class_id(threat: str | int) -> int:
     if isinstance(threat, int | np.integer):
         if not 0 <= int(threat) < len(THREAT_CLASSES):
             raise TipError(
@@ -124,7 +125,7 @@ def _transmission(layers: list[Layer], prof: Profile, region: tuple[slice, slice
     return np.exp(-att)
 
 
-def _dose_scale(scan: Scan, counts: np.ndarray, region: np.ndarray, prof: Profile) -> float:
+def dose_scale(scan: Scan, counts: np.ndarray, region: np.ndarray, prof: Profile) -> float:
     """Counts per unit signal. Simulated hosts: the profile's. Other hosts: scaled so that the
     brightest 1 % of the object region reads as a thick organic layer does on the profile."""
     if (scan.metadata.manufacturer or "") == "backscatter-sim":
@@ -159,7 +160,7 @@ def project_threat(
     placement mask) are estimated from the host when not given. Raises :class:`TipError` when
     the host has no region the threat fits in.
     """
-    cid = _class_id(threat)
+    cid = class_id(threat)
     if host.pixels.dtype.kind not in "uif":
         raise TipError(f"host {host.scan_id}: expected numeric pixels, got {host.pixels.dtype}")
     px = host.pixels.astype(np.float64)
@@ -167,8 +168,8 @@ def project_threat(
     region = region if region is not None else plausible_region(px, noise=noise)
     if region.shape != host.shape:
         raise TipError(f"region: expected shape {host.shape}, got {region.shape}")
-    prof = _profile_for(host)
-    ppc = _pixels_per_cm(host, prof)
+    prof = profile_for(host)
+    ppc = pixels_per_cm(host, prof)
     scale = float(rng.uniform(0.85, 1.15)) if scale is None else float(scale)
     cover_mat, cover_cm = COVERS[int(rng.integers(len(COVERS)))] if cover is None else cover
     depth = float(rng.uniform(*DEPTH_CM)) if depth_cm is None else float(depth_cm)
@@ -186,18 +187,13 @@ def project_threat(
             f"(object region {region.mean():.0%} of the scan)"
         )
     layers, full, params = placed
-    rows = np.flatnonzero(full.any(axis=1))
-    cols = np.flatnonzero(full.any(axis=0))
-    pad = 6
-    r0, r1 = max(rows[0] - pad, 0), min(rows[-1] + 1 + pad, host.rows)
-    c0, c1 = max(cols[0] - pad, 0), min(cols[-1] + 1 + pad, host.cols)
-    box = (slice(r0, r1), slice(c0, c1))
+    box = threat_box(full, host.shape)
 
     mean_dn = cv2.GaussianBlur(px, (0, 0), MEAN_SIGMA_PX, borderType=cv2.BORDER_REFLECT)[box]
     # the dose where the threat goes: the local photon gain of the host around it
     noise = replace(noise, gain=local_gain(px[box], noise=noise))
     lam_h = noise.counts(mean_dn)
-    k = _dose_scale(host, noise.counts(px), region, prof)
+    k = dose_scale(host, noise.counts(px), region, prof)
     mu_eff, mu_s = prof.coefficients()
     m, f = material_id(cover_mat), material_id(FILLER)
     t_skin = float(np.exp(-mu_eff[m] * cover_cm))
@@ -215,26 +211,9 @@ def project_threat(
     t_threat = cv2.GaussianBlur(t_raw, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
     lam_new = front + t_cover * k * s_threat + t_threat * back
 
-    # scale the host pixel (structure, line artefacts and noise alike) by what reaches the
-    # detector through the threat, add the threat's own scatter, then top the noise up to the
-    # Poisson variance of the new mean (the scaled host noise is always below it: m <= 1)
     m = (front + t_threat * back) / np.maximum(lam_h, 1e-6)
-    new_mean = noise.dark + noise.gain * lam_new
-    extra = noise.variance(new_mean) - m**2 * noise.variance(mean_dn)
-    out = px.copy()
-    out[box] = noise.dark + m * (px[box] - noise.dark) + noise.gain * (lam_new - m * lam_h)
-    out[box] += rng.standard_normal(m.shape) * np.sqrt(np.maximum(extra, 0.0))
-    pixels = _quantise(out, host)
-
-    visible = np.zeros(host.shape, bool)
-    visible[box] = full[box] & _visible(new_mean - mean_dn, noise.variance(mean_dn), ppc)
-    frac = float(visible.sum()) / max(int(full.sum()), 1)
-    mask = visible if visible.sum() >= 20 else full
-    det = Detections(
-        boxes=np.array([_box(mask)], np.float32),
-        scores=np.ones(1, np.float32),
-        labels=np.array([cid], np.int64),
-        masks=mask[None],
+    pixels, det, frac = compose(
+        host, px, noise, box, full, cid, m=m, lam_h=lam_h, lam_new=lam_new, rng=rng, ppc=ppc
     )
     params.update(
         {
@@ -251,7 +230,57 @@ def project_threat(
             "hidden": frac < MIN_VISIBLE_FRACTION,
         }
     )
-    return TipResult(scan=_tip_scan(host, pixels, params, det), detections=det, params=params)
+    return TipResult(scan=tip_scan(host, pixels, params, det), detections=det, params=params)
+
+
+def threat_box(full: np.ndarray, shape: tuple[int, int], pad: int = 6) -> tuple[slice, slice]:
+    """Rows and columns around the mask ``full``, ``pad`` px wider, clipped to ``shape``."""
+    rows = np.flatnonzero(full.any(axis=1))
+    cols = np.flatnonzero(full.any(axis=0))
+    r0, r1 = max(rows[0] - pad, 0), min(rows[-1] + 1 + pad, shape[0])
+    c0, c1 = max(cols[0] - pad, 0), min(cols[-1] + 1 + pad, shape[1])
+    return slice(int(r0), int(r1)), slice(int(c0), int(c1))
+
+
+def compose(
+    host: Scan,
+    px: np.ndarray,
+    noise: HostNoise,
+    box: tuple[slice, slice],
+    full: np.ndarray,
+    cid: int,
+    *,
+    m: np.ndarray,
+    lam_h: np.ndarray,
+    lam_new: np.ndarray,
+    rng: np.random.Generator,
+    ppc: float,
+) -> tuple[np.ndarray, Detections, float]:
+    """New host pixels, ground truth and visible fraction, given the threat's effect on ``box``.
+
+    Each host pixel is scaled by ``m`` (what reaches the detector from behind, ``<= 1``: its
+    structure, line artefacts and noise alike) plus the threat's own counts
+    ``lam_new - m * lam_h``; fresh noise then tops the variance up to the host noise model's
+    variance at the new mean (the scaled host noise is always below it).
+    """
+    mean_dn = noise.dark + noise.gain * lam_h
+    new_mean = noise.dark + noise.gain * lam_new
+    extra = noise.variance(new_mean) - m**2 * noise.variance(mean_dn)
+    out = px.copy()
+    out[box] = noise.dark + m * (px[box] - noise.dark) + noise.gain * (lam_new - m * lam_h)
+    out[box] += rng.standard_normal(m.shape) * np.sqrt(np.maximum(extra, 0.0))
+    pixels = _quantise(out, host)
+    visible = np.zeros(host.shape, bool)
+    visible[box] = full[box] & _visible(new_mean - mean_dn, noise.variance(mean_dn), ppc)
+    frac = float(visible.sum()) / max(int(full.sum()), 1)
+    mask = visible if visible.sum() >= 20 else full
+    det = Detections(
+        boxes=np.array([_box(mask)], np.float32),
+        scores=np.ones(1, np.float32),
+        labels=np.array([cid], np.int64),
+        masks=mask[None],
+    )
+    return pixels, det, frac
 
 
 def _visible(delta_dn: np.ndarray, var_dn: np.ndarray, ppc: float) -> np.ndarray:
@@ -307,7 +336,7 @@ def _box(mask: np.ndarray) -> tuple[float, float, float, float]:
     return (float(cols[0]), float(rows[0]), float(cols[-1] + 1), float(rows[-1] + 1))
 
 
-def _tip_scan(host: Scan, pixels: np.ndarray, params: dict[str, Any], det: Detections) -> Scan:
+def tip_scan(host: Scan, pixels: np.ndarray, params: dict[str, Any], det: Detections) -> Scan:
     """A new Scan: new id (a UID, so DICOS writers give it its own instance), no file identity;
     ``extras["ground_truth"]`` holds the host's ground truth plus the projected threat."""
     import hashlib
