@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from backscatter.viewer.audit import AuditLog
 from backscatter.viewer.review import Decision, ReviewItem, ReviewSession
 from backscatter.viewer.state import StatusInfo
 from backscatter.viewer.window import Viewer
@@ -98,6 +99,33 @@ class ExerciseViewer(Viewer):
         return True
 
 
+def exercise_session(
+    exercise: str | Path, trainee: str, audit: AuditLog, *, detector: Any = None
+) -> ReviewSession:
+    """The review session over the exercise's scans for ``trainee``.
+
+    ``detector`` (a Detector) gives machine flags; with None (the default) no detector runs and
+    every scan carries no flags (status ``NO MODEL``). Operator TDRs go to
+    ``EX/audit/TRAINEE_tdr/``.
+    """
+    from backscatter.detections import Detections
+
+    items = exercise_items(exercise)
+    session = ReviewSession(
+        items,
+        operator=trainee,
+        audit=audit,
+        tdr_dir=audit_path(exercise, trainee).parent / f"{trainee}_tdr",
+        detector=detector,
+        detector_note="exercise: no machine flags",
+    )
+    if detector is None:
+        for it in session.items:
+            it.detections = Detections.empty()
+            it.machine_alarm = "NO MODEL"
+    return session
+
+
 def run_exercise(
     exercise: str | Path,
     trainee: str,
@@ -109,29 +137,13 @@ def run_exercise(
 ) -> ReviewSession:
     """Open the exercise's scans for ``trainee`` in the exercise window until they quit.
 
-    ``detector`` (a Detector) shows machine flags; None (the default) shows none. Decisions go
-    to ``EX/audit/TRAINEE.db``, operator TDRs to ``EX/audit/TRAINEE_tdr/``.
+    Decisions go to ``EX/audit/TRAINEE.db`` (see :func:`exercise_session` for the rest).
     """
-    from backscatter.detections import Detections
-    from backscatter.viewer.audit import AuditLog
     from backscatter.viewer.state import ViewState
 
-    items = exercise_items(exercise)
-    db = audit_path(exercise, trainee)
-    state = ViewState()  # overlays stay on: they draw the trainee's own marks
-    with AuditLog(db) as audit:
-        session = ReviewSession(
-            items,
-            operator=trainee,
-            audit=audit,
-            tdr_dir=db.parent / f"{trainee}_tdr",
-            detector=detector,
-            detector_note="exercise: no machine flags",
-        )
-        if detector is None:
-            for it in session.items:
-                it.detections = Detections.empty()
-                it.machine_alarm = "NO MODEL"
+    with AuditLog(audit_path(exercise, trainee)) as audit:
+        session = exercise_session(exercise, trainee, audit, detector=detector)
+        state = ViewState(threshold=float(getattr(detector, "threshold", 0.5)))
         ExerciseViewer(session, time_limit_s=time_limit_s, size=size, state=state).run(
             max_seconds=max_seconds
         )
