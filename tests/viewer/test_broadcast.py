@@ -16,6 +16,7 @@ import pytest
 
 from backscatter.scan import Scan
 from backscatter.viewer.broadcast import BOUNDARY, Broadcaster
+from backscatter.viewer.render import CLASS_COLOURS
 
 ROOT = Path(__file__).resolve().parents[2]
 #: 192 lines at 60 lines/s: a new partial frame every few lines, a full scan every ~3 s
@@ -65,6 +66,27 @@ def test_loopback_page_and_advancing_frames(caster: Broadcaster) -> None:
         while data.count(b"\xff\xd9") < 2:
             data += r.read1(65536)
     assert data.count(f"--{BOUNDARY}".encode()) >= 2
+
+
+def test_detections_are_drawn_on_a_completed_scan() -> None:
+    # seed 3's first scan holds a currency bundle (checked: the ground truth must not be empty)
+    b = Broadcaster("sim://handheld?seed=3&count=1&size=192x256&realtime=0", port=0,
+                    size=(300, 400), detector=_ground_truth)  # type: ignore[arg-type]  # fmt: skip
+    b.start()
+    try:
+        deadline = time.monotonic() + 30
+        while b.scans_seen < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert b.scans_seen == 1 and b._scan is not None
+        assert b._scan.extras["ground_truth"].label_names == ["currency"]
+        time.sleep(0.5)  # the render loop picks the finished scan up
+        _, img = _frame(b.url)
+        colour = np.array(CLASS_COLOURS["currency"])
+        near = np.all(np.abs(img.astype(int) - colour) <= 40, axis=-1)
+        assert near.sum() > 50  # the box outline and label in the class colour
+        assert b.status()["scans"] == 1
+    finally:
+        b.stop()
 
 
 def test_a_bad_source_is_reported_not_raised() -> None:
