@@ -77,23 +77,27 @@ def test_shipped_model_single_tile_equals_untiled(shipped: Detector) -> None:
         np.testing.assert_array_equal(a.scores, b.scores)
 
 
-def card_map50(det: Detector) -> float | None:
+def card_pd(det: Detector) -> float | None:
+    """Probability of detection the card claims at its own threshold (Pd at 0.1 FA/image)."""
     metrics = det.card.raw.get("metrics") or {}
-    value = metrics.get("map50") if isinstance(metrics, dict) else None
-    return float(value) if isinstance(value, int | float) else None
+    pd = metrics.get("pd_at_fapi", {}).get("0.1") if isinstance(metrics, dict) else None
+    return float(pd) if isinstance(pd, int | float) else None
 
 
 def test_shipped_model_finds_simulated_threats_as_its_card_claims(shipped: Detector) -> None:
-    claimed = card_map50(shipped)
+    claimed = card_pd(shipped)
     if claimed is None or claimed < 0.5:
-        pytest.skip(f"the card claims map50 {claimed}: no recall to hold the runtime to")
+        pytest.skip(
+            f"the card claims Pd {claimed} at its threshold: nothing to hold the runtime to"
+        )
     found = total = 0
-    for scan in simulated("sim://handheld?seed=92&count=8&realtime=0&clean_fraction=0"):
+    for scan in simulated("sim://handheld?seed=92&count=12&realtime=0&clean_fraction=0"):
         truth = scan.extras["ground_truth"]
         found += hits(shipped(scan).above(shipped.threshold), truth)
         total += len(truth)
     assert total > 0
-    assert found / total >= 0.6, f"{found}/{total} simulated threats found"
+    # a dozen scans is a small sample: allow 0.25 below the card's figure
+    assert found / total >= claimed - 0.25, f"{found}/{total} found, card claims Pd {claimed}"
 
 
 def test_van_scan_tiled_finds_what_whole_scan_inference_finds_once(shipped: Detector) -> None:
