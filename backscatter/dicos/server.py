@@ -192,6 +192,8 @@ class DicosServer:
         ]
         self._worker = threading.Thread(target=self._work, name="dicos-worker", daemon=True)
         self._worker.start()
+        if self.config.detect is not None:
+            self._resume_unprocessed()
         try:
             self._server = ae.start_server(
                 (self.config.host, self.config.port),
@@ -212,6 +214,38 @@ class DicosServer:
             self.out_dir,
         )
         return self
+
+    def _resume_unprocessed(self) -> None:
+        """Queue stored 2-D images without a TDR (a killed run acknowledged them but never got
+        to detect them), so every acknowledged image ends with its TDR."""
+        import pydicom
+
+        jobs = []
+        for path in sorted(self.out_dir.glob("*.dcm")):
+            if path.name.endswith(".tdr.dcm") or tdr_path_for(path).exists():
+                continue
+            try:
+                ds = pydicom.dcmread(path, stop_before_pixels=True)
+                sop_class = _raw_text(ds, 0x00080016) or ""
+                uid = safe_uid(_raw_text(ds, 0x00080018))
+            except Exception as exc:  # our own file, but never stop the server over it
+                log.warning("cannot resume %s: %s", path.name, exc)
+                continue
+            if sop_class not in IMAGE_2D_CLASSES:
+                continue
+            study, series = _raw_text(ds, 0x0020000D), _raw_text(ds, 0x0020000E)
+            jobs.append(_Job(path, ImageRef(sop_class, uid), study, series, "(resumed)", True))
+        if not jobs:
+            return
+        log.warning("%d stored image(s) without a TDR from an earlier run: detecting", len(jobs))
+        with self._lock:
+            self._pending += len(jobs)
+
+        def feed() -> None:  # the queue is bounded: feed it without blocking start()
+            for job in jobs:
+                self._jobs.put(job)
+
+        threading.Thread(target=feed, name="dicos-resume", daemon=True).start()
 
     @property
     def port(self) -> int:

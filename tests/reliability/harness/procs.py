@@ -161,3 +161,22 @@ def wait_for(predicate: Any, timeout: float, step: float = 0.1) -> bool:
             return True
         time.sleep(step)
     return bool(predicate())
+
+
+def start_detect(inputs: list[str], out: Path, *extra: str) -> subprocess.Popen[bytes]:
+    """``backscatter detect INPUTS --out OUT --provider cpu ...`` as a child process."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "backscatter", "detect", *inputs, "--out", str(out)]
+        + ["--provider", "cpu", "--threads", "1", *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=cli_env(),
+        cwd=REPO,
+    )
+
+
+def count_lines(path: Path) -> int:
+    try:
+        return path.read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
