@@ -92,6 +92,13 @@ def build_exercise(
     (out / SCANS_DIR).mkdir(parents=True, exist_ok=True)
     (out / KEY_DIR).mkdir(parents=True, exist_ok=True)
 
+    if scans > len(files):
+        log.warning(
+            "%d scans from %d clean scans: hosts are reused, and a trainee may see the same "
+            "background twice",
+            scans,
+            len(files),
+        )
     rng = np.random.default_rng(seed)
     n_threat = int(round(threat_ratio * scans))
     is_threat = np.zeros(scans, bool)
