@@ -166,14 +166,16 @@ def test_serve_kill9_loses_no_acknowledged_image(model: Path, tmp_path: Path) ->
             if kill_after is not None and len(acked) >= kill_after and serve.alive():
                 os.kill(serve.pid, signal.SIGKILL)  # right after the acknowledgement
 
-        statuses = store(serve.port, pending, on_ack=ack)
-        pending = [ds for ds, st in zip(pending, statuses, strict=True) if st != 0]
-        if serve.alive():
-            assert not pending, (statuses, serve.log()[-1500:])
-            assert wait_for(lambda: len(list(out.glob("*.tdr.dcm"))) >= len(acked), 120)
-            assert serve.stop() in (0, 130)
-            break
-        serve.kill()
+        try:
+            statuses = store(serve.port, pending, on_ack=ack)
+            pending = [ds for ds, st in zip(pending, statuses, strict=True) if st != 0]
+            if serve.alive():
+                assert not pending, (statuses, serve.log()[-1500:])
+                assert wait_for(lambda: len(list(out.glob("*.tdr.dcm"))) >= len(acked), 120)
+                assert serve.stop() in (0, 130)
+                break
+        finally:
+            serve.kill()
         kills += 1
     assert kills == 2 and not pending and len(acked) == 24
     for uid, ds in acked.items():
