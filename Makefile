@@ -38,3 +38,15 @@ test: lint typecheck pytest
 
 clean:
 	rm -rf $(VENV) $(RUN_OUT) .pytest_cache .mypy_cache .ruff_cache
+
+## reliability (issue 9): the full campaigns; CI runs the short forms in tests/reliability
+.PHONY: fuzz soak reliability-full
+FUZZ_EXECUTIONS ?= 50000
+fuzz: $(VENV)/.dev-stamp
+	$(PY) -m bench.reliability.fuzz --executions $(FUZZ_EXECUTIONS)
+
+soak: $(VENV)/.dev-stamp
+	$(PY) -m bench.reliability.long_runs --scans 10000 --images 2000 --mark 500
+
+reliability-full: $(VENV)/.dev-stamp fuzz soak
+	$(VENV)/bin/pytest -q tests/reliability
