@@ -332,7 +332,13 @@ class DicosServer:
 
     def _on_rejected(self, event: Any) -> None:
         self._first_report(event)
-        log.warning("association from %s rejected (calling AE title not allowed)", _peer(event))
+        allow = self.config.allow
+        calling = str(getattr(event.assoc.requestor, "ae_title", "")).strip()
+        if allow is not None and calling not in allow:
+            why = "calling AE title not allowed"
+        else:  # the only other rejection we configure: the association limit
+            why = f"{self.config.max_associations} associations already open"
+        log.warning("association from %s rejected (%s)", _peer(event), why)
 
     @staticmethod
     def _first_report(event: Any) -> bool:

@@ -27,15 +27,15 @@ FIXTURE = [HealthCheck.function_scoped_fixture]
 
 
 def test_short_campaign(seeds: list[Seed], tmp_path: Path) -> None:
-    """2,000 mutated files over every reader: typed errors or valid scans, nothing else."""
-    items = write_inputs(seeds, 2000, tmp_path, seed=20261128)
+    """1,500 mutated files over every reader: typed errors or valid scans, nothing else."""
+    items = write_inputs(seeds, 1500, tmp_path, seed=20261128)
     result = run_inputs(items, tmp_path, timeout_s=5.0, memory_mb=768)
     print(result.summary())
-    assert result.executions == len(items) == 2004
+    assert result.executions == len(items) == 1504
     assert result.findings == []
     assert result.restarts == 0
     # the mutations reach both the error paths and the decoders (some flips leave a valid file)
-    assert result.outcomes["typed"] > 1000 and result.outcomes["ok"] > 100
+    assert result.outcomes["typed"] > 750 and result.outcomes["ok"] > 100
     assert result.max_ms < 5000
 
 

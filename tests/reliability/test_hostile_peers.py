@@ -120,11 +120,15 @@ def test_stalled_senders_do_not_block_others(target: Target) -> None:
 def test_association_burst_beyond_limit(target: Target) -> None:
     """48 simultaneous associations against a limit of 32: every one is answered (accepted or
     rejected), none hangs, and once they are gone a well-formed peer is served again."""
-    counts = burst(target.serve.port, 48, hold_s=3.0)
+    counts = burst(target.serve.port, 48, hold_s=0.5)
     assert counts["no answer"] == 0 and counts["aborted"] == 0, counts
     assert counts["established"] + counts["rejected"] == 48
-    assert 1 <= counts["established"] <= 32, counts
-    assert counts["rejected"] >= 16, counts
+    # all held at once: exactly the limit gets in (one less if a previous peer's thread is
+    # still winding down), the rest is rejected at once
+    assert 30 <= counts["established"] <= 32 and counts["rejected"] >= 16, counts
+    log = target.serve.log()
+    assert "rejected (32 associations already open)" in log
+    assert "calling AE title not allowed" not in log  # once the only reason it gave
     target.check_serves()
     target.check_bounded()
 

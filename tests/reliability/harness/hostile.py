@@ -129,11 +129,13 @@ class Stalled:
 
 
 def burst(port: int, n: int, hold_s: float) -> dict[str, int]:
-    """``n`` peers associate at once and hold for ``hold_s``; counts of how each was answered."""
+    """``n`` peers associate at once; the accepted ones hold their association until every
+    peer has its answer (then ``hold_s`` more); counts of how each was answered."""
     from pynetdicom import AE
 
     counts = {"established": 0, "rejected": 0, "aborted": 0, "no answer": 0}
     lock = threading.Lock()
+    all_answered = threading.Event()
 
     def one() -> None:
         ae = AE(ae_title="BURST")
@@ -151,7 +153,10 @@ def burst(port: int, n: int, hold_s: float) -> dict[str, int]:
         )
         with lock:
             counts[key] += 1
+            if sum(counts.values()) == n:
+                all_answered.set()
         if assoc.is_established:
+            all_answered.wait(60)
             time.sleep(hold_s)
             assoc.release()
 
