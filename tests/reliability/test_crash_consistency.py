@@ -229,8 +229,8 @@ def test_review_decisions_survive_kill9(tmp_path: Path) -> None:
         assert proc.stdout is not None
         stop_after = rng.randint(1, 4)
         for _ in range(stop_after):
-            seq, scan_id, decision = proc.stdout.readline().split()[1:]
-            acked.append((int(seq), scan_id, decision))
+            seq_text, scan_id, decision = proc.stdout.readline().split()[1:]
+            acked.append((int(seq_text), scan_id, decision))
         time.sleep(rng.uniform(0.0, 0.2))  # maybe mid-way through the next decision
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)

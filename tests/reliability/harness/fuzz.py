@@ -60,8 +60,10 @@ def write_inputs(seeds: list[Seed], n: int, work: Path, seed: int) -> list[tuple
             p = work / f"deep{depth}-{target}.dcm"
             p.write_bytes(deep_sequence(depth))
             items.append((str(p), target))
+    # our own seeds cover PNG, TIFF, raw, RLE and JPEG: weight them up against the 26 samples
+    weights = [3.0 if s.name.startswith("own-") else 1.0 for s in seeds]
     for k in range(n):
-        s = rng.choice(seeds)
+        s = rng.choices(seeds, weights)[0]
         name = work / f"{k:06d}-{s.name}{s.suffix}"
         if s.sidecar is not None:
             side = s.sidecar
