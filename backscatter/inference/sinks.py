@@ -13,6 +13,7 @@ other outputs, so a line in it means every output it names is complete. Layout o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -111,6 +112,7 @@ class ResultsLog:
     def __init__(self, out_dir: Path) -> None:
         self.path = out_dir / RESULTS
         self._lock = _lock_folder(out_dir)
+        _remove_stale_temporaries(out_dir)
         self.done_sources: set[str] = set()
         self.done_ids: set[str] = set()
         self.names: dict[str, str] = {}  # output name stem -> source that owns it
@@ -158,6 +160,16 @@ class ResultsLog:
     def close(self) -> None:
         self._fh.close()
         self._lock.close()  # releases the flock
+
+
+def _remove_stale_temporaries(out_dir: Path) -> None:
+    """Delete ``.*.part`` files a killed run left behind (never complete, never renamed).
+
+    Safe only while holding the folder lock: no other writer can own them.
+    """
+    for part in out_dir.rglob(".*.part"):
+        with contextlib.suppress(FileNotFoundError):
+            part.unlink()
 
 
 def _lock_folder(out_dir: Path) -> Any:

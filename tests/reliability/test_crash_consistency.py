@@ -117,11 +117,6 @@ def test_detect_kill9_resume_equals_uninterrupted(model: Path, tmp_path: Path) -
     _check_outputs_complete(out)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="backscatter detect leaves the .part temporary files of a killed run in OUT/overlays "
-    "and OUT/dicos (sinks.atomic_write_bytes / dicos save_atomic); nothing removes them on resume",
-)
 def test_detect_resume_removes_stale_temporaries(model: Path, tmp_path: Path) -> None:
     inputs = tmp_path / "scans"
     inputs.mkdir()
