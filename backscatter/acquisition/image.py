@@ -228,8 +228,7 @@ def _tiff(loaded: LoadedFile, *, policy: ReadPolicy) -> Scan:
         reason = " ".join(str(exc).split())[:200]
         raise ScanReadError(source, f"TIFF could not be decoded: {reason}") from None
 
-    bps = tags.get("BitsPerSample", pixels.dtype.itemsize * 8)
-    bits = int(bps[0] if isinstance(bps, tuple) else bps)
+    bits = _tiff_bits(tags.get("BitsPerSample"), pixels.dtype.itemsize * 8)
     extras: dict[str, Any] = {"tiff_pages": n_pages}
     if isinstance(tags.get("ImageDescription"), str) and tags["ImageDescription"].strip():
         extras["tiff_description"] = tags["ImageDescription"].strip()
@@ -249,8 +248,21 @@ def _tiff(loaded: LoadedFile, *, policy: ReadPolicy) -> Scan:
     )
 
 
+def _tiff_bits(value: Any, default: int) -> int:
+    """BitsPerSample as an int; a corrupt tag (text, empty) falls back to the dtype's width."""
+    try:
+        return int(value[0] if isinstance(value, tuple) else value)
+    except (TypeError, ValueError, IndexError):
+        return default
+
+
 def _tiff_spacing(tags: dict[str, Any]) -> tuple[float, float] | None:
-    unit = int(getattr(tags.get("ResolutionUnit", 2), "value", tags.get("ResolutionUnit", 2)))
+    """Pixel spacing (row, col) in mm from X/YResolution; None when absent or corrupt."""
+    raw = tags.get("ResolutionUnit", 2)
+    try:
+        unit = int(getattr(raw, "value", raw))
+    except (TypeError, ValueError):
+        return None  # a corrupt tag (e.g. text) says nothing about the spacing
     mm_per_unit = {2: 25.4, 3: 10.0}.get(unit)
     if mm_per_unit is None:
         return None

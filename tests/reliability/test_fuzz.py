@@ -62,6 +62,14 @@ def test_tdr_corpus(path: Path) -> None:
     assert str(path) in str(info.value)
 
 
+def test_tiff_with_text_resolution_unit_reads() -> None:
+    """A flipped byte made ResolutionUnit a text value: open_scan raised a bare ValueError from
+    the spacing lookup. Corrupt metadata now means no spacing, the pixels still read."""
+    scan = open_scan(CORPUS / "scan-tiff-resolutionunit-text.tif")
+    assert scan.pixels.shape == (48, 64) and scan.pixels.dtype == np.uint16
+    assert scan.pixel_spacing_mm is None and scan.bits_stored == 16
+
+
 def test_tdr_deep_sequence(tmp_path: Path) -> None:
     """3,000 nested sequences once escaped read_tdr as RecursionError."""
     path = tmp_path / "deep.dcm"
