@@ -115,6 +115,7 @@ def test_detect_kill9_resume_equals_uninterrupted(model: Path, tmp_path: Path) -
         assert a == {**b, "outputs": a["outputs"]}
         assert a["outputs"] == b["outputs"]
     _check_outputs_complete(out)
+    assert list(out.rglob("*.part")) == []  # the killed runs' temporaries are gone
 
 
 def test_detect_resume_removes_stale_temporaries(model: Path, tmp_path: Path) -> None:
