@@ -158,6 +158,20 @@ class Layer:
         h, w = self.thickness.shape
         return slice(self.row0, self.row0 + h), slice(self.col0, self.col0 + w)
 
+    def overlap(
+        self, region: tuple[slice, slice]
+    ) -> tuple[tuple[slice, slice], np.ndarray, slice] | None:
+        """Where this layer meets ``region`` (image coordinates, unit steps): the sub-slices in
+        region coordinates, the layer's thickness there, and the image rows; None if disjoint."""
+        (lr, lc), (rr, cc) = self.slices, region
+        r0, r1 = max(lr.start, rr.start), min(lr.stop, rr.stop)
+        c0, c1 = max(lc.start, cc.start), min(lc.stop, cc.stop)
+        if r1 <= r0 or c1 <= c0:
+            return None
+        t = self.thickness[r0 - lr.start : r1 - lr.start, c0 - lc.start : c1 - lc.start]
+        sub = (slice(r0 - rr.start, r1 - rr.start), slice(c0 - cc.start, c1 - cc.start))
+        return sub, t, slice(r0, r1)
+
 
 def clip_layer(layer: Layer, shape: tuple[int, int]) -> Layer | None:
     """The part of ``layer`` inside an image of ``shape``, cut to where its thickness is not
@@ -207,16 +221,13 @@ def scatter_signal(
         if i in exclude:
             continue
         lay = layers[i]
-        lr, lc = lay.slices
-        r0, r1 = max(lr.start, rr.start), min(lr.stop, rr.stop)
-        c0, c1 = max(lc.start, cc.start), min(lc.stop, cc.stop)
-        if r1 <= r0 or c1 <= c0:
+        hit = lay.overlap(region)
+        if hit is None:
             continue
-        t = lay.thickness[r0 - lr.start : r1 - lr.start, c0 - lc.start : c1 - lc.start]
-        d = standoff_rows[rows[r0:r1]].astype(np.float32)[:, None]
+        sub, t, image_rows = hit
+        d = standoff_rows[rows[image_rows]].astype(np.float32)[:, None]
         geom = (np.float32(profile.standoff_cm) / (d + np.float32(lay.depth_cm))) ** 2
         e = np.exp(t * np.float32(-mu_eff[lay.material]))
-        sub = (slice(r0 - rr.start, r1 - rr.start), slice(c0 - cc.start, c1 - cc.start))
         tr = trans[sub]
         signal[sub] += geom * tr * sat[lay.material] * (1.0 - e)
         tr *= e

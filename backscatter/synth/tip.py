@@ -113,15 +113,10 @@ def _transmission(layers: list[Layer], prof: Profile, region: tuple[slice, slice
     rr, cc = region
     att = np.zeros((rr.stop - rr.start, cc.stop - cc.start), np.float32)
     for lay in layers:
-        lr, lc = lay.slices
-        r0, r1 = max(lr.start, rr.start), min(lr.stop, rr.stop)
-        c0, c1 = max(lc.start, cc.start), min(lc.stop, cc.stop)
-        if r1 <= r0 or c1 <= c0:
-            continue
-        t = lay.thickness[r0 - lr.start : r1 - lr.start, c0 - lc.start : c1 - lc.start]
-        att[r0 - rr.start : r1 - rr.start, c0 - cc.start : c1 - cc.start] += t * np.float32(
-            mu_eff[lay.material]
-        )
+        hit = lay.overlap(region)
+        if hit is not None:
+            sub, t, _ = hit
+            att[sub] += t * np.float32(mu_eff[lay.material])
     return np.exp(-att)
 
 
