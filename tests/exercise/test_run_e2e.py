@@ -4,9 +4,7 @@ marks and a time-limited scan land in the trainee's audit log, and score from th
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from viewer.test_view_e2e import (  # the viewer's Xvfb helpers (tests/ is on sy
     keys,
     rows_of,
     screenshot,
+    start_viewer,
     wait_rows,
     xdo,
 )
@@ -37,24 +36,14 @@ LIMIT_S = 8.0
 
 
 def _start(disp: str, args: list[str], tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
-    env = {**os.environ, "DISPLAY": disp}
-    for attempt in range(3):
-        log = tmp / f"run{attempt}.log"
-        with log.open("w") as fh:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "backscatter", "exercise", "run", *args],
-                cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, log.read_text()
-            wid = xdo(disp, "search", "--name", TITLE).split("\n")[0]
-            if wid and screenshot(disp, tmp / "first.png")[:550, :1024].std() > 5:
-                return proc, wid
-            time.sleep(0.3)
-        proc.kill()
-        proc.wait(timeout=10)
-    raise AssertionError("the exercise window was never painted (3 starts)")
+    return start_viewer(
+        disp,
+        args,
+        tmp,
+        lambda shot: bool(shot[:550, :1024].std() > 5),
+        command=("exercise", "run"),
+        title=TITLE,
+    )
 
 
 @pytest.mark.timeout(150)

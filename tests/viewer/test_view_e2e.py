@@ -187,9 +187,16 @@ def test_review_in_a_real_window(tmp_path: Path, display: str) -> None:
 
 
 def start_viewer(
-    disp: str, args: list[str], tmp: Path, painted: Callable[[np.ndarray], bool]
+    disp: str,
+    args: list[str],
+    tmp: Path,
+    painted: Callable[[np.ndarray], bool],
+    *,
+    command: tuple[str, ...] = ("view",),
+    title: str = TITLE,
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """Start `backscatter view ARGS` and wait until its window shows ``painted`` content.
+    """Start `backscatter COMMAND ARGS` (default `view`) and wait until its window ``title``
+    shows ``painted`` content.
 
     Keys reach the window only once it is mapped and painted. On a busy machine the Qt backend
     now and then maps a window under Xvfb that it never paints; such a start is retried.
@@ -199,19 +206,19 @@ def start_viewer(
         log = tmp / f"view{attempt}.log"
         with log.open("w") as fh:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "backscatter", "view", *args],
+                [sys.executable, "-m", "backscatter", *command, *args],
                 cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT,
             )  # fmt: skip
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             assert proc.poll() is None, log.read_text()
-            wid = xdo(disp, "search", "--name", TITLE).split("\n")[0]
+            wid = xdo(disp, "search", "--name", title).split("\n")[0]
             if wid and painted(screenshot(disp, tmp / "first.png")):
                 return proc, wid
             time.sleep(0.3)
         proc.kill()
         proc.wait(timeout=10)
-    raise AssertionError("the viewer window was never painted (3 starts)")
+    raise AssertionError(f"the {' '.join(command)} window was never painted (3 starts)")
 
 
 @pytest.mark.timeout(120)
