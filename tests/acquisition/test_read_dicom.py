@@ -202,3 +202,39 @@ def test_jpeg2000_lossless_round_trip(make_dicom: MakeDicom, tmp_path: Path) -> 
     assert scan.extras["transfer_syntax_uid"] == JPEG2000Lossless
     assert scan.bits_stored == 12
     np.testing.assert_array_equal(scan.pixels, px)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "bits_stored", "syntax"),
+    [
+        ("uint16", 16, "1.2.840.10008.1.2.1"),
+        ("uint16", 12, "1.2.840.10008.1.2.1"),
+        ("uint16", 14, "1.2.840.10008.1.2"),
+        ("uint8", 8, "1.2.840.10008.1.2"),
+        ("uint8", 6, "1.2.840.10008.1.2.1"),
+        ("int16", 12, "1.2.840.10008.1.2.1"),  # signed: pydicom's path (sign extension)
+        ("uint16", 16, "1.2.840.10008.1.2.2"),  # big endian: pydicom's path
+    ],
+)
+def test_native_fast_path_equals_pydicom(
+    make_dicom: MakeDicom, rng: np.random.Generator, dtype: str, bits_stored: int, syntax: str
+) -> None:
+    """Raw bytes with the unused high bits set read exactly as pydicom's pixel_array."""
+    import pydicom
+
+    from backscatter.acquisition.dicom import _plain_native_pixels
+
+    info = np.iinfo(dtype)
+    px = rng.integers(info.min, info.max, size=(31, 47), endpoint=True).astype(dtype)
+    path = make_dicom(px, bits_stored=bits_stored, transfer_syntax=syntax)
+    ds = pydicom.dcmread(path)
+    expected = ds.pixel_array
+    fast = _plain_native_pixels(ds, ds.file_meta.TransferSyntaxUID)
+    plain = dtype.startswith("u") and syntax != "1.2.840.10008.1.2.2"
+    assert (fast is not None) == plain
+    scan = open_scan(path)
+    assert scan.pixels.dtype == expected.dtype.newbyteorder("=")
+    np.testing.assert_array_equal(scan.pixels, expected)
+    if fast is not None:
+        np.testing.assert_array_equal(fast, expected)
+        assert fast.flags.writeable and fast.flags.c_contiguous
