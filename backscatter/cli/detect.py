@@ -21,7 +21,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--threshold", type=float, default=None, help="alarm threshold 0..1 (default: card's)"
     )
     p.add_argument("--tile", choices=("auto", "off"), default="auto", help="tile large scans")
-    p.add_argument("--workers", type=int, default=1, help="detector workers (threads or Ray)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="detector workers (threads or Ray; default: 2 on a CPU with 2+ cores, else 1)",
+    )
     p.add_argument(
         "--threads", type=int, default=None, help="CPU threads per detector (default: CPUs/workers)"
     )
@@ -52,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
     from backscatter.inference.pipeline import Item
 
     outputs = _outputs(args.outputs)
+    if args.workers is None:
+        from backscatter.inference.providers import default_workers
+
+        args.workers = default_workers(args.provider) if args.engine == "local" else 1
     if args.workers < 1:
         raise ValueError(f"--workers: expected >= 1, got {args.workers}")
     tile = TileOptions(mode=args.tile)

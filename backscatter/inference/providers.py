@@ -64,6 +64,21 @@ def cpu_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def default_workers(provider: str | None) -> int:
+    """Detector workers for a local run when the user names none.
+
+    On the CPU, two single-threaded streams beat one two-threaded stream for a small model:
+    ONNX Runtime's intra-op pool scales poorly on it (bench/pipeline_speed.py on 2 cores:
+    1 thread 117-127 runs/s, 2 threads 145, two 1-thread sessions side by side 181-202), and
+    while one stream reads or writes the other keeps a core busy. A GPU gets one worker.
+    """
+    have = set(available())
+    runs = next((p for p in resolve(provider) if p in have), CPU)
+    if runs != CPU:
+        return 1
+    return 2 if cpu_count() >= 2 else 1
+
+
 def resolve(provider: str | None) -> list[str]:
     """Provider chain to try, best first; ``None``/``"auto"`` means TensorRT > CUDA > CPU."""
     if provider is None or provider.lower() == "auto":

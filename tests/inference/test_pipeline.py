@@ -71,6 +71,30 @@ def test_several_workers_process_everything_once() -> None:
     assert stats.done == 50
 
 
+def test_several_workers_still_sink_in_input_order() -> None:
+    """Workers finish out of order (random detect times); the sink sees the input order."""
+    import random
+    import sys
+
+    rnd = random.Random(7)
+    delays = {f"src-{i}": rnd.choice([0.0, 0.001, 0.006]) for i in range(60)}
+    seen: list[str] = []
+    finished: list[str] = []
+    lock = threading.Lock()
+
+    def detect(item: Item) -> None:
+        time.sleep(delays[item.source])
+        with lock:
+            finished.append(item.source)
+
+    before = sys.getswitchinterval()
+    stats = Pipeline(_items(60), detect, lambda it: seen.append(it.source), workers=3).run()
+    assert finished != sorted(finished, key=lambda s: int(s.split("-")[1]))  # really reordered
+    assert seen == [f"src-{i}" for i in range(60)]
+    assert stats.done == 60
+    assert sys.getswitchinterval() == before  # the run's shorter GIL switch interval is undone
+
+
 def test_failed_items_reach_on_done_and_the_rest_goes_on() -> None:
     def items() -> Iterator[Item]:
         yield Item("bad-read", error=OSError("bad-read: cannot open"))

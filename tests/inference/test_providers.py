@@ -66,6 +66,17 @@ def test_cuda_provider_runs_on_gpu(blob_model: Path) -> None:  # pragma: no cove
     assert det.info.on_gpu
 
 
+def test_default_workers_two_streams_on_a_multicore_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(providers, "cpu_count", lambda: 2)
+    assert providers.default_workers("cpu") == 2
+    monkeypatch.setattr(providers, "cpu_count", lambda: 1)
+    assert providers.default_workers("cpu") == 1
+    monkeypatch.setattr(providers, "cpu_count", lambda: 16)
+    # a GPU request on a CPU-only build runs on the CPU, so it gets the CPU's streams
+    expected = 1 if HAS_CUDA else 2
+    assert providers.default_workers("cuda") == expected
+
+
 def test_zero_threads_is_refused(blob_model: Path) -> None:
     with pytest.raises(ValueError, match="threads: expected >= 1, got 0"):
         providers.create_session(blob_model, provider="cpu", threads=0)
