@@ -197,6 +197,53 @@ def _compare(
     return start
 
 
+def onnx_conv_arrays(
+    onnx_path: str | Path, convs: list[torch.nn.Conv2d]
+) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+    """Weight and bias of each ONNX Conv node, in graph order, checked against ``convs`` (the
+    PyTorch convolutions in execution order: the order the export traced them in)."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(onnx_path))
+    arrays = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    arrays.update(
+        {
+            n.output[0]: numpy_helper.to_array(n.attribute[0].t)
+            for n in model.graph.node
+            if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value"
+        }
+    )
+    nodes = [n for n in model.graph.node if n.op_type == "Conv"]
+    if len(nodes) != len(convs):
+        raise ValueError(f"{onnx_path}: {len(nodes)} Conv nodes, model config has {len(convs)}")
+    out: list[tuple[torch.Tensor, torch.Tensor | None]] = []
+    for node, conv in zip(nodes, convs, strict=True):
+        weight = torch.from_numpy(arrays[node.input[1]].copy())
+        if weight.shape != conv.weight.shape:
+            raise ValueError(f"{onnx_path}: Conv {node.name} {tuple(weight.shape)} does not fit")
+        bias = torch.from_numpy(arrays[node.input[2]].copy()) if len(node.input) > 2 else None
+        out.append((weight, bias))
+    return out
+
+
+def conv_execution_order(net: torch.nn.Module, probe: torch.Tensor) -> list[torch.nn.Conv2d]:
+    """The network's convolutions in the order one forward pass runs them."""
+    order: list[torch.nn.Conv2d] = []
+    hooks = [
+        m.register_forward_hook(lambda mod, _i, _o: order.append(mod))
+        for m in net.modules()
+        if isinstance(m, torch.nn.Conv2d)
+    ]
+    try:
+        with torch.no_grad():
+            net(probe)
+    finally:
+        for h in hooks:
+            h.remove()
+    return order
+
+
 def torch_graph_from_onnx(onnx_path: str | Path, cfg: TrainConfig) -> DetectorGraph:
     """Rebuild the PyTorch graph of an exported BSNet from the ONNX file's own weights.
 
@@ -204,8 +251,6 @@ def torch_graph_from_onnx(onnx_path: str | Path, cfg: TrainConfig) -> DetectorGr
     way, then loads the ONNX Conv weights in execution order. Lets the parity check run on a
     shipped model whose checkpoint is not shipped.
     """
-    import onnx
-    from onnx import numpy_helper
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
     net = build_model(len(cfg.classes), cfg.model).eval()
@@ -219,32 +264,9 @@ def torch_graph_from_onnx(onnx_path: str | Path, cfg: TrainConfig) -> DetectorGr
             ):
                 fused = fuse_conv_bn_eval(child[0], child[1])
                 setattr(module, name, torch.nn.Sequential(fused, child[2]))
-    order: list[torch.nn.Conv2d] = []
-    hooks = [
-        m.register_forward_hook(lambda mod, _i, _o: order.append(mod))
-        for m in net.modules()
-        if isinstance(m, torch.nn.Conv2d)
-    ]
-    with torch.no_grad():
-        net(torch.zeros(1, 1, 64, 64))
-    for h in hooks:
-        h.remove()
-    model = onnx.load(str(onnx_path))
-    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-    consts = {
-        n.output[0]: numpy_helper.to_array(n.attribute[0].t)
-        for n in model.graph.node
-        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value"
-    }
-    inits.update(consts)
-    convs = [n for n in model.graph.node if n.op_type == "Conv"]
-    if len(convs) != len(order):
-        raise ValueError(f"{onnx_path}: {len(convs)} Conv nodes, model config has {len(order)}")
-    for node, conv in zip(convs, order, strict=True):
-        weight = torch.from_numpy(inits[node.input[1]].copy())
-        if weight.shape != conv.weight.shape:
-            raise ValueError(f"{onnx_path}: Conv {node.name} {tuple(weight.shape)} does not fit")
+    order = conv_execution_order(net, torch.zeros(1, 1, 64, 64))
+    for conv, (weight, bias) in zip(order, onnx_conv_arrays(onnx_path, order), strict=True):
         conv.weight.data.copy_(weight)
-        if len(node.input) > 2 and conv.bias is not None:
-            conv.bias.data.copy_(torch.from_numpy(inits[node.input[2]].copy()))
+        if bias is not None and conv.bias is not None:
+            conv.bias.data.copy_(bias)
     return DetectorGraph(net, cfg.model.top_k).eval()
