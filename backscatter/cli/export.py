@@ -49,6 +49,9 @@ def training_info(checkpoint: Path) -> dict[str, Any]:
     stages: list[dict[str, Any]] = []
     path: Path | None = checkpoint
     while path is not None and path.is_file() and len(stages) < 10:
+        if path.suffix.lower() == ".onnx":  # a stage started from an export: its card has the rest
+            stages.extend(reversed(_card_stages(path)))
+            break
         ckpt = load_checkpoint(path)
         cmd_file = path.parent / "command.txt"
         commands = cmd_file.read_text().strip().splitlines() if cmd_file.is_file() else []
@@ -77,6 +80,27 @@ def training_info(checkpoint: Path) -> dict[str, Any]:
     }
 
 
+def _card_stages(onnx_path: Path) -> list[dict[str, Any]]:
+    """Training stages recorded in the model card beside an ONNX file (none if no card)."""
+    from backscatter.inference.models import sha256_file
+
+    card = onnx_path.with_suffix(".json")
+    try:
+        data = json.loads(card.read_text())
+        stages = list(data["training"]["stages"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    if stages:
+        stages[-1] = {
+            **stages[-1],
+            "exported_as": str(onnx_path),
+            "onnx_sha256": data.get("sha256"),
+        }
+        if data.get("sha256") and sha256_file(onnx_path) != data.get("sha256"):
+            stages[-1]["note"] = "the ONNX file no longer matches this card"
+    return [s for s in stages if isinstance(s, dict)]
+
+
 def run(args: argparse.Namespace) -> int:
     from backscatter.training.card import write_card
     from backscatter.training.export import export_onnx
@@ -85,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
     latency = _read_json(args.latency)
     notes = Path(args.notes).read_text() if args.notes else ""
     out = Path(args.out)
+    # read before exporting: the run may have started from the very file --out replaces
+    training = None if args.no_card else training_info(Path(args.checkpoint))
     if args.card_only:
         if not out.is_file():
             raise FileNotFoundError(f"{out}: --card-only needs an existing .onnx")
@@ -101,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         j, m = write_card(
             out,
             report=report,
-            training=training_info(Path(args.checkpoint)),
+            training=training,
             latency=latency,
             notes=notes,
         )

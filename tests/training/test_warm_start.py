@@ -100,3 +100,21 @@ def test_init_weights_onnx_starts_a_run_from_the_export(
         got = result.state[conv].contiguous()
         torch.testing.assert_close(got, exported[conv], atol=1e-6, rtol=0)
         assert not torch.allclose(got, fresh[conv].contiguous(), atol=1e-3)
+
+
+def test_card_of_a_stage_started_from_an_export_lists_the_earlier_stages(
+    trained: Path, tiny_data: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from backscatter.cli.export import training_info
+    from backscatter.training.card import write_card
+
+    first = tmp_path / "first.onnx"
+    export_onnx(trained, first, parity_images=0)
+    write_card(first, training=training_info(trained))
+    cfg = tiny_config(tiny_data[0], init_weights=str(first), optim={"epochs": 1, "batch_size": 4})
+    train(cfg, tmp_path / "second", progress=False)
+    info = training_info(tmp_path / "second" / "last.pt")
+    assert [s["epochs"] for s in info["stages"]] == [2, 1]
+    assert info["epochs"] == 3
+    assert info["stages"][0]["exported_as"] == str(first)
+    assert info["stages"][0]["onnx_sha256"] is not None
