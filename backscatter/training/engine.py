@@ -108,7 +108,7 @@ def _initial_state(cfg: TrainConfig, dataset: TrainDataset, num_classes: int) ->
 
 
 def validate(net: BSNet, cfg: TrainConfig, coco: CocoDetection, device: str) -> dict[str, Any]:
-    graph = DetectorGraph(net, cfg.model.top_k)
+    graph = DetectorGraph(net, cfg.model.top_k, cfg.model.nms_iou)
     backend = TorchBackend(
         graph, spec=preprocess_spec(cfg), class_names=tuple(cfg.classes), device=device
     )

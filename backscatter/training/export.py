@@ -43,7 +43,7 @@ def load_graph(checkpoint: str | Path) -> tuple[DetectorGraph, dict[str, str]]:
     cfg = ckpt.config
     net = build_model(len(cfg.classes), cfg.model)
     net.load_state_dict(ckpt.model_state)
-    graph = DetectorGraph(net, cfg.model.top_k).eval()
+    graph = DetectorGraph(net, cfg.model.top_k, cfg.model.nms_iou).eval()
     meta = {
         "classes": json.dumps(list(cfg.classes)),
         "preprocess": preprocess_spec(cfg).to_json(),
@@ -269,4 +269,4 @@ def torch_graph_from_onnx(onnx_path: str | Path, cfg: TrainConfig) -> DetectorGr
         conv.weight.data.copy_(weight)
         if bias is not None and conv.bias is not None:
             conv.bias.data.copy_(bias)
-    return DetectorGraph(net, cfg.model.top_k).eval()
+    return DetectorGraph(net, cfg.model.top_k, cfg.model.nms_iou).eval()

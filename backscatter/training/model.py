@@ -104,12 +104,44 @@ def cell_centres(rows: int, cols: int, *, device: torch.device) -> tuple[Tensor,
     return ys[:, None], xs[None, :]
 
 
-class Decoder(nn.Module):
-    """Heatmap + distances -> ``boxes (B,K,4), scores (B,K), labels (B,K) int64``, by score."""
+def suppress_overlaps(
+    boxes: Tensor, scores: Tensor, labels: Tensor, *, iou: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Fast NMS with fixed shapes (exports to plain ONNX ops, no NonMaxSuppression).
 
-    def __init__(self, top_k: int = 100) -> None:
+    Inputs ``(B,K,4), (B,K), (B,K)`` sorted by descending score. A box whose IoU with any
+    higher-scored box of its class exceeds ``iou`` gets score 0 (a suppressed box still
+    suppresses others, slightly stricter than greedy NMS); the outputs are re-sorted by score.
+    """
+    b, k = scores.shape
+    x0, y0, x1, y1 = boxes.unbind(dim=2)
+    area = (x1 - x0).clamp(min=0) * (y1 - y0).clamp(min=0)
+    iw = torch.minimum(x1[:, :, None], x1[:, None, :]) - torch.maximum(
+        x0[:, :, None], x0[:, None, :]
+    )
+    ih = torch.minimum(y1[:, :, None], y1[:, None, :]) - torch.maximum(
+        y0[:, :, None], y0[:, None, :]
+    )
+    inter = iw.clamp(min=0) * ih.clamp(min=0)
+    overlap = inter / (area[:, :, None] + area[:, None, :] - inter).clamp(min=1e-6)
+    overlap = overlap * (labels[:, :, None] == labels[:, None, :]).to(overlap.dtype)
+    worst = torch.triu(overlap, diagonal=1).max(dim=1).values  # (B, K): vs higher-scored boxes
+    scores = torch.where(worst > iou, torch.zeros_like(scores), scores)
+    scores, order = torch.topk(scores, k, dim=1)
+    boxes = torch.gather(boxes, 1, order[:, :, None].expand(b, k, 4))
+    return boxes, scores, torch.gather(labels, 1, order)
+
+
+class Decoder(nn.Module):
+    """Heatmap + distances -> ``boxes (B,K,4), scores (B,K), labels (B,K) int64``, by score.
+
+    Peaks (3x3 max-pool) then top-K, then :func:`suppress_overlaps` when ``nms_iou`` > 0.
+    """
+
+    def __init__(self, top_k: int = 100, nms_iou: float = 0.0) -> None:
         super().__init__()
         self.top_k = top_k
+        self.nms_iou = float(nms_iou)
 
     def forward(self, heat_logits: Tensor, dist: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         b, c, h, w = heat_logits.shape
@@ -123,16 +155,18 @@ class Decoder(nn.Module):
         xs = ((pix % w).to(torch.float32) + 0.5) * STRIDE_OUT
         d = torch.gather(dist.reshape(b, 4, h * w), 2, pix[:, None, :].expand(b, 4, self.top_k))
         boxes = torch.stack([xs - d[:, 0], ys - d[:, 1], xs + d[:, 2], ys + d[:, 3]], dim=2)
+        if self.nms_iou > 0:
+            return suppress_overlaps(boxes, scores, labels, iou=self.nms_iou)
         return boxes, scores, labels
 
 
 class DetectorGraph(nn.Module):
     """Network + in-graph decode: what gets exported to ONNX."""
 
-    def __init__(self, net: BSNet, top_k: int = 100) -> None:
+    def __init__(self, net: BSNet, top_k: int = 100, nms_iou: float = 0.0) -> None:
         super().__init__()
         self.net = net
-        self.decode = Decoder(top_k)
+        self.decode = Decoder(top_k, nms_iou)
 
     def forward(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         heat, dist = self.net(image)

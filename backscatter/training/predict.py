@@ -97,7 +97,7 @@ class TorchBackend:
         cfg = ckpt.config
         net = build_model(len(cfg.classes), cfg.model)
         net.load_state_dict(ckpt.model_state)
-        graph = DetectorGraph(net, cfg.model.top_k).eval().to(device)
+        graph = DetectorGraph(net, cfg.model.top_k, cfg.model.nms_iou).eval().to(device)
         return cls(graph, spec=preprocess_spec(cfg), class_names=tuple(cfg.classes), device=device)
 
     def run(self, batch: np.ndarray) -> RawOutputs:
