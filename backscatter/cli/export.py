@@ -87,7 +87,7 @@ def _card_stages(onnx_path: Path) -> list[dict[str, Any]]:
     card = onnx_path.with_suffix(".json")
     try:
         data = json.loads(card.read_text())
-        stages = list(data["training"]["stages"])
+        stages = [s for s in data["training"]["stages"] if isinstance(s, dict)]
     except (OSError, ValueError, KeyError, TypeError):
         return []
     if stages:
@@ -98,7 +98,7 @@ def _card_stages(onnx_path: Path) -> list[dict[str, Any]]:
         }
         if data.get("sha256") and sha256_file(onnx_path) != data.get("sha256"):
             stages[-1]["note"] = "the ONNX file no longer matches this card"
-    return [s for s in stages if isinstance(s, dict)]
+    return stages
 
 
 def run(args: argparse.Namespace) -> int:

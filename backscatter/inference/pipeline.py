@@ -208,14 +208,12 @@ class Pipeline:
             if not self._in_order:
                 self._finish(item)
                 continue
+            # every item reaches this queue, so the sequence has no gaps; after a stop the
+            # items still waiting are left unwritten (a resumed run does them)
             pending[item.seq] = item
             while next_seq in pending and not self._stop.is_set():
                 self._finish(pending.pop(next_seq))
                 next_seq += 1
-        for seq in sorted(pending):  # nothing is missing unless stopped: then leave them
-            if self._stop.is_set():
-                break
-            self._finish(pending.pop(seq))
 
     def _finish(self, item: Item) -> None:
         t0 = time.perf_counter()

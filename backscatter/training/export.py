@@ -19,7 +19,7 @@ import torch
 from backscatter.detections import Detections
 from backscatter.training.checkpoint import load_checkpoint
 from backscatter.training.config import TrainConfig
-from backscatter.training.model import DetectorGraph, build_model
+from backscatter.training.model import DetectorGraph, build_model, conv_bn_parts
 from backscatter.training.predict import OnnxBackend, TorchBackend, preprocess_spec
 
 #: highest opset we emit (higher opsets push nodes off the CUDA provider)
@@ -256,14 +256,10 @@ def torch_graph_from_onnx(onnx_path: str | Path, cfg: TrainConfig) -> DetectorGr
     net = build_model(len(cfg.classes), cfg.model).eval()
     for module in list(net.modules()):
         for name, child in list(module.named_children()):
-            if (
-                isinstance(child, torch.nn.Sequential)
-                and len(child) == 3
-                and isinstance(child[0], torch.nn.Conv2d)
-                and isinstance(child[1], torch.nn.BatchNorm2d)
-            ):
-                fused = fuse_conv_bn_eval(child[0], child[1])
-                setattr(module, name, torch.nn.Sequential(fused, child[2]))
+            parts = conv_bn_parts(child)
+            if parts is not None:
+                fused = fuse_conv_bn_eval(*parts)
+                setattr(module, name, torch.nn.Sequential(fused, *list(child.children())[2:]))
     order = conv_execution_order(net, torch.zeros(1, 1, 64, 64))
     for conv, (weight, bias) in zip(order, onnx_conv_arrays(onnx_path, order), strict=True):
         conv.weight.data.copy_(weight)

@@ -32,6 +32,15 @@ def conv_bn(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1) -
     )
 
 
+def conv_bn_parts(module: nn.Module) -> tuple[nn.Conv2d, nn.BatchNorm2d] | None:
+    """The conv and BatchNorm of a :func:`conv_bn` block (conv, BN, ReLU); None for others."""
+    if isinstance(module, nn.Sequential) and len(module) == 3:
+        conv, bn = module[0], module[1]
+        if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+            return conv, bn
+    return None
+
+
 class SepConv(nn.Sequential):
     """Depthwise 3x3 (optionally strided) then pointwise 1x1, each with BN + ReLU."""
 

@@ -17,20 +17,11 @@ import torch
 from torch import Tensor, nn
 
 from backscatter.training.config import TrainConfig
-from backscatter.training.model import BSNet, build_model
+from backscatter.training.model import BSNet, build_model, conv_bn_parts
 
 
 def _conv_bn_pairs(net: nn.Module) -> dict[nn.Conv2d, nn.BatchNorm2d]:
-    pairs: dict[nn.Conv2d, nn.BatchNorm2d] = {}
-    for module in net.modules():
-        if (
-            isinstance(module, nn.Sequential)
-            and len(module) == 3
-            and isinstance(module[0], nn.Conv2d)
-            and isinstance(module[1], nn.BatchNorm2d)
-        ):
-            pairs[module[0]] = module[1]
-    return pairs
+    return dict(p for m in net.modules() if (p := conv_bn_parts(m)) is not None)
 
 
 def bsnet_from_onnx(onnx_path: str | Path, cfg: TrainConfig, images: Tensor) -> BSNet:
