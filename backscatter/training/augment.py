@@ -105,6 +105,42 @@ def crop(
     return out, moved[keep], labels[keep], new_ignore[ign_area > 0]
 
 
+def augment_crop(
+    image: np.ndarray,
+    boxes: np.ndarray,
+    labels: np.ndarray,
+    ignore: np.ndarray,
+    *,
+    rng: np.random.Generator,
+    cfg: AugmentConfig,
+    size: int,
+    focus: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`augment` then :func:`crop` to ``size``, done on a window instead of the whole scan.
+
+    The scale factor is drawn first; a window that becomes at least ``size`` after scaling is
+    cut (with ``focus``), augmented, and cut to ``size`` at a random offset. Same distribution
+    of crops as augmenting the whole scan, at the cost of the window only (a 512 x 512 scan and
+    256 crops: about a third of the work).
+    """
+    factor = _scale_factor(rng, cfg)
+    window = int(np.ceil(size / factor)) + 1
+    image, boxes, labels, ignore = crop(
+        image, boxes, labels, ignore, rng=rng, size=window, focus=focus
+    )
+    image, boxes, labels, ignore = augment(
+        image, boxes, labels, ignore, rng=rng, cfg=cfg, factor=factor
+    )
+    return crop(image, boxes, labels, ignore, rng=rng, size=size)
+
+
+def _scale_factor(rng: np.random.Generator, cfg: AugmentConfig) -> float:
+    lo, hi = cfg.scale
+    if hi > lo or lo != 1.0:
+        return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+    return 1.0
+
+
 def augment(
     image: np.ndarray,
     boxes: np.ndarray,
@@ -113,11 +149,15 @@ def augment(
     *,
     rng: np.random.Generator,
     cfg: AugmentConfig,
+    factor: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Scale, flips, dose gain, low-dose noise and line jitter, in that order."""
-    lo, hi = cfg.scale
-    if hi > lo or lo != 1.0:
-        factor = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+    """Scale, flips, dose gain, low-dose noise and line jitter, in that order.
+
+    ``factor`` is the scale already drawn (see :func:`augment_crop`); None draws it here.
+    """
+    if factor is None:
+        factor = _scale_factor(rng, cfg)
+    if factor != 1.0:
         image, boxes, ignore = rescale(image, boxes, ignore, factor=factor)
     if rng.random() < cfg.hflip:
         image, boxes = flip(image, boxes, horizontal=True)

@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from backscatter.inference.preprocess import PreprocessSpec, normalise
-from backscatter.training.augment import augment, crop
+from backscatter.training.augment import augment, augment_crop
 from backscatter.training.config import TrainConfig
 from backscatter.training.data import CocoDetection, to_unit
 from backscatter.training.model import STRIDE_IN, STRIDE_OUT
@@ -44,18 +44,20 @@ class TrainDataset(Dataset[Item]):
         s = self.coco[index]
         rng = np.random.default_rng([self.cfg.seed, self.epoch, index])
         image = to_unit(s.pixels, bits_stored=s.bits_stored)
-        image, boxes, labels, ignore = augment(
-            image, s.boxes, s.labels, s.ignore, rng=rng, cfg=self.cfg.augment
-        )
         if self.cfg.data.crop:
-            image, boxes, labels, ignore = crop(
+            image, boxes, labels, ignore = augment_crop(
                 image,
-                boxes,
-                labels,
-                ignore,
+                s.boxes,
+                s.labels,
+                s.ignore,
                 rng=rng,
+                cfg=self.cfg.augment,
                 size=self.cfg.data.crop,
                 focus=self.cfg.data.crop_focus,
+            )
+        else:
+            image, boxes, labels, ignore = augment(
+                image, s.boxes, s.labels, s.ignore, rng=rng, cfg=self.cfg.augment
             )
         image = normalise(image, bits_stored=16, spec=self.spec)
         return image, boxes, labels, ignore

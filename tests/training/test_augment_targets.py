@@ -1,7 +1,15 @@
 import numpy as np
 import pytest
 
-from backscatter.training.augment import crop, dose_noise, flip, line_jitter, rescale
+from backscatter.training.augment import (
+    augment_crop,
+    crop,
+    dose_noise,
+    flip,
+    line_jitter,
+    rescale,
+)
+from backscatter.training.config import AugmentConfig
 from backscatter.training.targets import build_targets
 
 
@@ -60,6 +68,30 @@ def test_crop_keeps_inside_boxes_and_ignores_mostly_cut_ones() -> None:
     assert all(lab == 4 for lab in labels)
     if len(kept):
         np.testing.assert_allclose(kept[:, 2] - kept[:, 0], inside[:, 2] - inside[:, 0])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_augment_crop_keeps_boxes_on_their_pixels(seed: int) -> None:
+    # one bright object in a 512 scan; scale, flips and line jitter on, no intensity change
+    img = np.zeros((512, 512), np.float32)
+    img[300:340, 100:180] = 1.0
+    box = np.array([[100, 300, 180, 340]], np.float32)
+    none = np.zeros((0, 4), np.float32)
+    cfg = AugmentConfig(hflip=0.5, vflip=0.5, gain=(1.0, 1.0), noise=0.0, line_jitter=1.0,
+                        max_jitter=2, scale=(0.8, 1.25))  # fmt: skip
+    rng = np.random.default_rng(seed)
+    out, boxes, labels, ign = augment_crop(
+        img, box, np.array([2]), none, rng=rng, cfg=cfg, size=256, focus=1.0
+    )
+    assert out.shape == (256, 256) and out.dtype == np.float32
+    assert list(labels) == [2] and len(ign) == 0  # focus keeps the object in the crop
+    x0, y0, x1, y1 = boxes[0]
+    assert 0.8 * 80 - 4 <= x1 - x0 <= 1.25 * 80 + 1 and 0.8 * 40 - 1 <= y1 - y0 <= 1.25 * 40 + 1
+    inner = out[int(y0) + 2 : int(y1) - 2, int(x0) + 4 : int(x1) - 4]
+    assert inner.min() > 0.99  # the box still sits on the object's pixels
+    outside = out.copy()
+    outside[max(int(y0) - 3, 0) : int(y1) + 3, max(int(x0) - 5, 0) : int(x1) + 5] = 0
+    assert outside.max() < 0.01  # and nothing of it lies outside the box
 
 
 def test_targets_peak_at_object_centre_and_regress_its_box() -> None:
