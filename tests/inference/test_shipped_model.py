@@ -77,27 +77,48 @@ def test_shipped_model_single_tile_equals_untiled(shipped: Detector) -> None:
         np.testing.assert_array_equal(a.scores, b.scores)
 
 
-def card_pd(det: Detector) -> float | None:
-    """Probability of detection the card claims at its own threshold (Pd at 0.1 FA/image)."""
+def card_operating_points(det: Detector) -> list[tuple[float, float, float]]:
+    """``(false alarms per image, threshold, Pd)`` for each operating point the card lists."""
     metrics = det.card.raw.get("metrics") or {}
-    pd = metrics.get("pd_at_fapi", {}).get("0.1") if isinstance(metrics, dict) else None
-    return float(pd) if isinstance(pd, int | float) else None
+    pds, thrs = metrics.get("pd_at_fapi") or {}, metrics.get("threshold_at_fapi") or {}
+    return [(float(r), float(thrs[r]), float(pds[r])) for r in sorted(pds) if r in thrs]
 
 
-def test_shipped_model_finds_simulated_threats_as_its_card_claims(shipped: Detector) -> None:
-    claimed = card_pd(shipped)
-    if claimed is None or claimed < 0.5:
-        pytest.skip(
-            f"the card claims Pd {claimed} at its threshold: nothing to hold the runtime to"
-        )
-    found = total = 0
-    for scan in simulated("sim://handheld?seed=92&count=12&realtime=0&clean_fraction=0"):
-        truth = scan.extras["ground_truth"]
-        found += hits(shipped(scan).above(shipped.threshold), truth)
-        total += len(truth)
-    assert total > 0
-    # a dozen scans is a small sample: allow 0.25 below the card's figure
-    assert found / total >= claimed - 0.25, f"{found}/{total} found, card claims Pd {claimed}"
+def false_alarms(dets: Detections, scan: Scan) -> int:
+    """Detections on neither a recognisable nor a hidden threat (IoU < 0.5, any class)."""
+    known = [scan.extras["ground_truth"].boxes, scan.extras["hidden_threats"].boxes]
+    boxes = np.concatenate(known, axis=0)
+    if not len(dets):
+        return 0
+    if not len(boxes):
+        return len(dets)
+    return int((iou(dets.boxes, boxes).max(axis=1) < 0.5).sum())
+
+
+def test_shipped_model_performs_on_simulated_scans_as_its_card_claims(shipped: Detector) -> None:
+    """At every operating point of the card (threshold for 0.1 / 0.3 / 1.0 false alarms per
+    image, measured by `backscatter eval` on the test split), the runtime on fresh simulated
+    scans finds threats at the card's Pd and alarms falsely at the card's rate, within three
+    standard errors (binomial for Pd, Poisson for false alarms). Checked by hand: a shifted
+    normalisation mean (0.25 -> 0.4) fails it; a window off by 2x does not (the model was
+    trained with gain augmentation), which the card/metadata agreement check covers instead."""
+    points = card_operating_points(shipped)
+    assert points, "the shipped card lists no operating points (pd_at_fapi, threshold_at_fapi)"
+    scans = simulated("sim://handheld?seed=92&count=40&realtime=0")
+    results = [(scan, shipped(scan)) for scan in scans]
+    for rate, thr, claimed in points:
+        found = total = alarms = 0
+        for scan, dets in results:
+            truth = scan.extras["ground_truth"]
+            kept = dets.above(thr)
+            found += hits(kept, truth)
+            total += len(truth)
+            alarms += false_alarms(kept, scan)
+        assert total >= 30
+        pd_floor = claimed - 3 * np.sqrt(claimed * (1 - claimed) / total)
+        fa_ceiling = rate + 3 * np.sqrt(rate / len(results))
+        assert found / total >= pd_floor, f"at {rate} FA/img: {found}/{total} found, card {claimed}"
+        assert alarms / len(results) <= fa_ceiling, f"at {rate} FA/img: {alarms} false alarms"
 
 
 def test_van_scan_tiled_finds_what_whole_scan_inference_finds(shipped: Detector) -> None:
