@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
@@ -113,8 +114,15 @@ class TrainConfig:
     model_version: str = "0.1.0"
     #: start from this checkpoint's weights (a second training stage); empty = from scratch
     init_weights: str = ""
+    #: sha256 the init_weights file must have (empty = not checked): a stage started from
+    #: models/NAME.onnx names the release it started from, which a later release replaces
+    init_sha256: str = ""
 
     def __post_init__(self) -> None:
+        if self.init_sha256 and not re.fullmatch(r"[0-9a-f]{64}", self.init_sha256):
+            raise ConfigError(
+                f"init_sha256: expected 64 lower-case hex digits, got {self.init_sha256!r}"
+            )
         if not self.classes or len(set(self.classes)) != len(self.classes):
             raise ConfigError(f"classes: expected unique names, got {list(self.classes)}")
         if self.optim.epochs < 1 or self.optim.batch_size < 1:
@@ -138,8 +146,13 @@ class TrainConfig:
         return asdict(self)
 
     def sha256(self) -> str:
-        """Hash of the resolved config (canonical JSON), stored in the ONNX metadata."""
-        text = json.dumps(self.to_dict(), sort_keys=True)
+        """Hash of the resolved config (canonical JSON), stored in the ONNX metadata.
+
+        ``init_sha256`` is left out: it checks the starting file, it does not change training
+        (and configs from before it existed keep the hash their models were released with)."""
+        data = self.to_dict()
+        data.pop("init_sha256", None)
+        text = json.dumps(data, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()
 
 

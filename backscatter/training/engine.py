@@ -9,6 +9,7 @@ interrupted-and-resumed run ends with the same weights as an uninterrupted one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -93,7 +94,19 @@ def _average_buffers(net: nn.Module, world: int) -> None:
 
 def _initial_state(cfg: TrainConfig, dataset: TrainDataset, num_classes: int) -> dict[str, Any]:
     """Weights named by ``cfg.init_weights``: a checkpoint, or an exported ONNX BSNet whose
-    BatchNorm statistics are re-measured on the first training crops (the same on every rank)."""
+    BatchNorm statistics are re-measured on the first training crops (the same on every rank).
+    With ``cfg.init_sha256`` the file must have that sha256."""
+    if cfg.init_sha256:
+        try:
+            got = hashlib.sha256(Path(cfg.init_weights).read_bytes()).hexdigest()
+        except OSError as exc:
+            raise ConfigError(f"init_weights {cfg.init_weights}: cannot read ({exc})") from exc
+        if got != cfg.init_sha256:
+            raise ConfigError(
+                f"init_weights {cfg.init_weights}: sha256 {got[:16]}..., the config expects "
+                f"{cfg.init_sha256[:16]}...: not the file this stage started from (a newer "
+                "release replaced it? restore the expected one from git history)"
+            )
     if Path(cfg.init_weights).suffix.lower() != ".onnx":
         return load_checkpoint(cfg.init_weights).model_state
     from backscatter.training.warm_start import bsnet_from_onnx

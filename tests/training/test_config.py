@@ -23,6 +23,23 @@ def test_default_config_sha_is_stable_and_changes_with_content() -> None:
     assert config_from_dict(a.to_dict()) == a
 
 
+def test_init_sha256_is_a_check_left_out_of_the_config_hash() -> None:
+    import hashlib
+    import json
+
+    a = config_from_dict({"data": {"train": "x.json"}})
+    without = {k: v for k, v in a.to_dict().items() if k != "init_sha256"}
+    assert a.sha256() == hashlib.sha256(json.dumps(without, sort_keys=True).encode()).hexdigest()
+    pinned = config_from_dict({"data": {"train": "x.json"}, "init_sha256": "ab" * 32})
+    assert pinned.sha256() == a.sha256()
+
+
+@pytest.mark.parametrize("name", ["stage4.yaml", "stage5.yaml"])
+def test_stages_from_a_release_pin_the_file_they_started_from(name: str) -> None:
+    cfg = load_config(CONFIGS / name)
+    assert cfg.init_weights.endswith(".onnx") and len(cfg.init_sha256) == 64
+
+
 def test_unknown_key_is_named() -> None:
     with pytest.raises(ConfigError, match=r"optim: unknown key\(s\) \['lrate'\]"):
         config_from_dict({"optim": {"lrate": 0.1}})

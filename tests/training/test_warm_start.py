@@ -3,6 +3,7 @@ change, and ``init_weights: MODEL.onnx`` starts a run from it."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import torch
 
 from backscatter.inference.preprocess import normalise
 from backscatter.training.checkpoint import load_checkpoint
+from backscatter.training.config import ConfigError
 from backscatter.training.engine import train
 from backscatter.training.export import export_onnx, parity_scan
 from backscatter.training.model import DetectorGraph, build_model
@@ -118,3 +120,19 @@ def test_card_of_a_stage_started_from_an_export_lists_the_earlier_stages(
     assert info["epochs"] == 3
     assert info["stages"][0]["exported_as"] == str(first)
     assert info["stages"][0]["onnx_sha256"] is not None
+
+
+def test_init_weights_with_another_sha256_is_refused(
+    trained: Path, tiny_data: tuple[Path, Path], tmp_path: Path
+) -> None:
+    good = hashlib.sha256(trained.read_bytes()).hexdigest()
+    cfg = tiny_config(tiny_data[0], init_weights=str(trained), init_sha256="0" * 64)
+    with pytest.raises(ConfigError, match="sha256 .* the config expects 0000"):
+        train(cfg, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "last.pt").exists()
+    ok = tiny_config(tiny_data[0], init_weights=str(trained), init_sha256=good,
+                     optim={"epochs": 1, "batch_size": 4})  # fmt: skip
+    train(ok, tmp_path / "ok", progress=False)
+    assert (tmp_path / "ok" / "last.pt").is_file()
+    with pytest.raises(ConfigError, match="init_sha256"):
+        tiny_config(tiny_data[0], init_sha256="not-a-hash")
