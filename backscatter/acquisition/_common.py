@@ -7,6 +7,7 @@ import hashlib
 import logging
 import os
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -172,3 +173,34 @@ def quiet(*loggers: str) -> Iterator[None]:
     finally:
         for f in filters:
             f.local.depth -= 1
+
+
+_TOLERANT_LOCK = threading.Lock()
+_tolerant_depth = 0
+_tolerant_previous: int = 0
+
+
+@contextmanager
+def tolerant_pydicom() -> Iterator[None]:
+    """pydicom reading as field files need it: no value validation (zero-padded UIDs, unknown
+    tags would log a warning per element), its warnings and loggers quiet in this thread.
+
+    The validation mode is pydicom-global: the first thread in sets it, the last one out puts
+    back what it was, so overlapping readers in several threads cannot undo each other."""
+    global _tolerant_depth, _tolerant_previous
+    from pydicom import config
+
+    with _TOLERANT_LOCK:
+        if _tolerant_depth == 0:
+            _tolerant_previous = config.settings.reading_validation_mode
+            config.settings.reading_validation_mode = config.IGNORE
+        _tolerant_depth += 1
+    try:
+        with warnings.catch_warnings(), quiet("pydicom"):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        with _TOLERANT_LOCK:
+            _tolerant_depth -= 1
+            if _tolerant_depth == 0:
+                config.settings.reading_validation_mode = _tolerant_previous

@@ -13,7 +13,6 @@ import io
 import logging
 import os
 import re
-import warnings
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
@@ -24,9 +23,9 @@ from backscatter.acquisition._common import (
     LoadedFile,
     check_pixel_budget,
     load_file,
-    quiet,
     single_channel,
     supported_dtype,
+    tolerant_pydicom,
 )
 from backscatter.acquisition.errors import ScanReadError
 from backscatter.acquisition.policy import AUTO_PLUGINS, DEFAULT_POLICY, ReadPolicy
@@ -93,16 +92,10 @@ def looks_like_dicom(data: bytes | bytearray) -> bool:
 
 def dicom_from_loaded(loaded: LoadedFile, *, policy: ReadPolicy = DEFAULT_POLICY) -> Scan:
     """Scan from bytes already loaded (see :func:`read_dicom`)."""
-    import pydicom.pixels  # noqa: F401  (creates its loggers before quiet() looks for them)
-    from pydicom import config
+    import pydicom.pixels  # noqa: F401  (creates its loggers before they are quietened)
 
-    # tolerant reading: the DICOS samples carry zero-padded UIDs and unknown tags; pydicom's
-    # validation would log a warning per element.
-    previous = config.settings.reading_validation_mode
-    config.settings.reading_validation_mode = config.IGNORE
     try:
-        with warnings.catch_warnings(), quiet("pydicom"):
-            warnings.simplefilter("ignore")
+        with tolerant_pydicom():
             return _dicom_from_loaded(loaded, policy=policy)
     except ScanReadError:
         raise
@@ -113,8 +106,6 @@ def dicom_from_loaded(loaded: LoadedFile, *, policy: ReadPolicy = DEFAULT_POLICY
         raise ScanReadError(
             loaded.source, f"unreadable DICOM ({type(exc).__name__}: {reason})"
         ) from exc
-    finally:
-        config.settings.reading_validation_mode = previous
 
 
 def _dicom_from_loaded(loaded: LoadedFile, *, policy: ReadPolicy) -> Scan:
@@ -140,7 +131,7 @@ def _dicom_from_loaded(loaded: LoadedFile, *, policy: ReadPolicy) -> Scan:
         raise ScanReadError(source, f"is {what}{extra}, not a 2-D image")
     pixel_tags = [t for t in (*STANDARD_PIXEL_TAGS, *V02A_PIXEL_TAGS) if t in ds]
     if not pixel_tags:
-        if _looks_truncated(ds, loaded.data):
+        if looks_truncated(ds, loaded.data):
             raise ScanReadError(source, "truncated or corrupt DICOM: file ends inside an element")
         what = f"SOP class {sop_class}" if sop_class else "no SOP class"
         raise ScanReadError(source, f"DICOM has no pixel data ({what}): not a 2-D image")
@@ -362,7 +353,7 @@ def _recover_short_length(
     return None
 
 
-def _looks_truncated(ds: Any, data: bytearray) -> bool:
+def looks_truncated(ds: Any, data: bytearray) -> bool:
     """True when the file ends inside an element (value or header) instead of after one."""
     from pydicom.dataelem import RawDataElement
     from pydicom.filereader import data_element_generator

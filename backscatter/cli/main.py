@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     # "name": "module",  (each helper adds its own line)
     "synth": "synth",
     "train": "train",
+    "dataset": "dataset",
     "eval": "eval",
     "export": "export",
     "render": "render",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -185,9 +184,11 @@ def read_tdr(
     built from ROI bitmaps only when ``image_shape`` is given and some PTO has a bitmap (PTOs
     without one get their box filled).
     """
+    from backscatter.acquisition._common import tolerant_pydicom
+    from backscatter.acquisition.dicom import looks_truncated
+
     data = _read_capped(path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # foreign files: zero-padded UIDs, unknown tags
+    with tolerant_pydicom():  # foreign files: zero-padded UIDs, unknown tags
         try:
             # parsed from memory: a corrupt element length then cannot make the file reader
             # allocate its claimed size (up to 4 GiB) before finding the file is shorter
@@ -197,6 +198,8 @@ def read_tdr(
         except Exception as exc:  # OSError, RecursionError, struct.error, unknown VR...
             reason = " ".join(str(exc).split())[:200] or type(exc).__name__
             raise TDRReadError(path, f"truncated or corrupt DICOM ({reason})") from None
+        if looks_truncated(ds, bytearray(data)):  # pydicom stops quietly at a cut file
+            raise TDRReadError(path, "truncated or corrupt DICOM: file ends inside an element")
         try:
             return _parse(ds, path, list(class_names), image_shape, unknown_classes)
         except TDRReadError:
