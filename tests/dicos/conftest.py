@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -55,7 +57,13 @@ def samples() -> Path:
 
 
 def need(tool: str) -> str:
-    path = shutil.which(tool)
+    """The Debian (dcmtk, dicom3tools) program ``tool``: an activated venv puts pynetdicom's
+    same-named apps (storescu, echoscu...) first on PATH, so the venv's bin is passed over."""
+    venv_bin = (Path(sys.prefix) / "bin").resolve()
+    dirs = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d]
+    path = shutil.which(
+        tool, path=os.pathsep.join(d for d in dirs if Path(d).resolve() != venv_bin)
+    )
     if path is None:
         pytest.skip(f"{tool} not installed")
     return path
