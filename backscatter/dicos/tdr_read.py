@@ -198,8 +198,14 @@ def read_tdr(
         except Exception as exc:  # OSError, RecursionError, struct.error, unknown VR...
             reason = " ".join(str(exc).split())[:200] or type(exc).__name__
             raise TDRReadError(path, f"truncated or corrupt DICOM ({reason})") from None
-        if looks_truncated(ds, bytearray(data)):  # pydicom stops quietly at a cut file
-            raise TDRReadError(path, "truncated or corrupt DICOM: file ends inside an element")
+        if not _tdr_content_whole(ds) and looks_truncated(ds, bytearray(data)):
+            # pydicom stops quietly where a file is cut: a TDR cut before its threat content
+            # would read as an empty MACHINE report (a cut tail after it is tolerated)
+            raise TDRReadError(
+                path,
+                "truncated or corrupt DICOM: file ends inside an element, before the "
+                "TDR's type and threat sequence",
+            )
         try:
             return _parse(ds, path, list(class_names), image_shape, unknown_classes)
         except TDRReadError:
@@ -209,6 +215,17 @@ def read_tdr(
             raise TDRReadError(
                 path, f"unreadable TDR content ({type(exc).__name__}: {reason})"
             ) from None
+
+
+def _tdr_content_whole(ds: Dataset) -> bool:
+    """TDRType and ThreatSequence present, with as many PTOs as NumberOfTotalObjects says."""
+    try:
+        if "TDRType" not in ds or "ThreatSequence" not in ds:
+            return False
+        total = ds.get("NumberOfTotalObjects")
+        return total is None or int(total) == len(ds.ThreatSequence)
+    except Exception:  # a corrupt value (multi-valued, wrong VR...) is not whole content
+        return False
 
 
 def _read_capped(path: str | os.PathLike[str]) -> bytes:
