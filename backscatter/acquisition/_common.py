@@ -188,6 +188,7 @@ def tolerant_pydicom() -> Iterator[None]:
     The validation mode is pydicom-global: the first thread in sets it, the last one out puts
     back what it was, so overlapping readers in several threads cannot undo each other."""
     global _tolerant_depth, _tolerant_previous
+    import pydicom.pixels  # noqa: F401  (creates its loggers, so that quiet() finds them)
     from pydicom import config
 
     with _TOLERANT_LOCK:

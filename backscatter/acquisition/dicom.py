@@ -92,8 +92,6 @@ def looks_like_dicom(data: bytes | bytearray) -> bool:
 
 def dicom_from_loaded(loaded: LoadedFile, *, policy: ReadPolicy = DEFAULT_POLICY) -> Scan:
     """Scan from bytes already loaded (see :func:`read_dicom`)."""
-    import pydicom.pixels  # noqa: F401  (creates its loggers before they are quietened)
-
     try:
         with tolerant_pydicom():
             return _dicom_from_loaded(loaded, policy=policy)
@@ -353,7 +351,7 @@ def _recover_short_length(
     return None
 
 
-def looks_truncated(ds: Any, data: bytearray) -> bool:
+def looks_truncated(ds: Any, data: bytes | bytearray) -> bool:
     """True when the file ends inside an element (value or header) instead of after one."""
     from pydicom.dataelem import RawDataElement
     from pydicom.filereader import data_element_generator

@@ -50,7 +50,7 @@ class _Labels:
     tdr: TDR
     boxes: list[tuple[float, float, float, float]]
     classes: list[str]
-    image: Path = Path()
+    image: Path
 
 
 def _files(inputs: Iterable[str | os.PathLike[str]], report: DatasetReport) -> list[Path]:
@@ -85,13 +85,16 @@ def _header(path: Path) -> tuple[str, str, str] | None:
     try:
         with tolerant_pydicom():
             ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=tags)
-            return tuple(str(ds.get(t, "") or "") for t in tags)  # type: ignore[return-value]
+            sop_class, sop_uid, study = (str(ds.get(t, "") or "") for t in tags)
+            return sop_class, sop_uid, study
     except Exception as exc:  # corrupt headers fail in many ways inside pydicom: one line
         reason = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise ValueError(f"{path}: unreadable DICOM header ({reason})") from None
 
 
-def _objects(tdr: TDR, class_map: Mapping[str, str], classes: Sequence[str]) -> _Labels:
+def _objects(
+    tdr: TDR, image: Path, class_map: Mapping[str, str], classes: Sequence[str]
+) -> _Labels:
     """The PTOs of ``tdr`` that are objects, with their class names mapped onto ``classes``."""
     names = tdr.detections.class_names
     verdicts = tdr.verdicts
@@ -113,7 +116,7 @@ def _objects(tdr: TDR, class_map: Mapping[str, str], classes: Sequence[str]) -> 
         x0, y0, x1, y1 = (float(v) for v in tdr.detections.boxes[i])
         boxes.append((x0, y0, x1, y1))
         out.append(name)
-    return _Labels(tdr, boxes, out)
+    return _Labels(tdr, boxes, out, image)
 
 
 def build_coco(
@@ -190,7 +193,7 @@ def build_coco(
         uid = found[0]
         image = _image_for(images[uid], path, report)
         try:
-            labels = _objects(tdr, mapping, classes)
+            labels = _objects(tdr, image, mapping, classes)
         except TDRReadError as exc:
             report.errors.append(str(exc))
             continue
@@ -199,7 +202,6 @@ def build_coco(
             if old is not None:
                 report.notes.append(f"{old.tdr.path}: labels of {old.image} replaced by {path}")
             chosen[uid] = labels
-            labels.image = image
         else:
             report.notes.append(f"{path}: labels of {old.image} kept from {old.tdr.path}")
     coco = _coco(chosen, out_path, classes, report)

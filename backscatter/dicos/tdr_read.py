@@ -198,7 +198,7 @@ def read_tdr(
         except Exception as exc:  # OSError, RecursionError, struct.error, unknown VR...
             reason = " ".join(str(exc).split())[:200] or type(exc).__name__
             raise TDRReadError(path, f"truncated or corrupt DICOM ({reason})") from None
-        if not _tdr_content_whole(ds) and looks_truncated(ds, bytearray(data)):
+        if not _tdr_content_whole(ds) and looks_truncated(ds, data):
             # pydicom stops quietly where a file is cut: a TDR cut before its threat content
             # would read as an empty MACHINE report (a cut tail after it is tolerated)
             raise TDRReadError(

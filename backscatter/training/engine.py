@@ -9,7 +9,6 @@ interrupted-and-resumed run ends with the same weights as an uninterrupted one.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -25,6 +24,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader
 
+from backscatter.training.card import sha256_file
 from backscatter.training.checkpoint import (
     Checkpoint,
     load_checkpoint,
@@ -98,7 +98,7 @@ def _initial_state(cfg: TrainConfig, dataset: TrainDataset, num_classes: int) ->
     With ``cfg.init_sha256`` the file must have that sha256."""
     if cfg.init_sha256:
         try:
-            got = hashlib.sha256(Path(cfg.init_weights).read_bytes()).hexdigest()
+            got = sha256_file(Path(cfg.init_weights))
         except OSError as exc:
             raise ConfigError(f"init_weights {cfg.init_weights}: cannot read ({exc})") from exc
         if got != cfg.init_sha256:
