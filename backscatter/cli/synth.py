@@ -33,11 +33,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=["png16", "dicos"], default="png16", dest="fmt")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: CPUs)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--domain",
+        action="store_true",
+        help="domain randomisation: each scene's device (energy, stand-off, dose, gain, offset, "
+        "bits stored) and artefacts drawn per scene (docs/physics.md)",
+    )
+    parser.add_argument(
+        "--subtypes",
+        action="append",
+        default=[],
+        metavar="CLASS=SUB[,SUB]",
+        help="draw only these threat sub-types of CLASS (repeatable), e.g. firearm=revolver",
+    )
+
+
+def _subtypes(items: list[str]) -> dict[str, list[str]] | None:
+    from backscatter.classes import THREAT_CLASSES
+
+    out: dict[str, list[str]] = {}
+    for item in items:
+        name, sep, subs = item.partition("=")
+        if not sep or name not in THREAT_CLASSES or not subs:
+            raise ValueError(
+                f"--subtypes {item!r}: expected CLASS=SUB[,SUB] with CLASS one of "
+                f"{list(THREAT_CLASSES)}"
+            )
+        out.setdefault(name, []).extend(s for s in subs.split(",") if s)
+    return out or None
 
 
 def run(args: argparse.Namespace) -> int:
     from backscatter.synth.dataset import build_dataset
 
+    try:
+        subtypes = _subtypes(args.subtypes)
+    except ValueError as exc:
+        print(f"backscatter synth: {exc}", file=sys.stderr)
+        return 2
     manifest = build_dataset(
         args.out,
         scenes=args.scenes,
@@ -48,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
         fmt=args.fmt,
         workers=args.workers,
         progress=not args.quiet,
+        domain=args.domain,
+        subtypes=subtypes,
     )
     print(manifest, file=sys.stdout)
     return 0

@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from backscatter.classes import THREAT_CLASSES
+from backscatter.synth.domain import DomainRanges
 from backscatter.synth.physics import get_profile
 from backscatter.synth.render import SceneResult, render_scene
 from backscatter.synth.scenes import FAMILIES
@@ -113,9 +114,20 @@ def _write_dicos(path: Path, result: SceneResult, *, source_uri: str) -> None:
     save_atomic(dx_dataset(scan, created=scan.metadata.acquisition_time), path)
 
 
-def _render_job(args: tuple[SceneJob, str, tuple[int, int], str, str]) -> dict[str, Any]:
-    job, profile, size, fmt, out_dir = args
-    result = render_scene(job.seed, profile=profile, size=size, family=job.family, clean=job.clean)
+Task = tuple[SceneJob, str, tuple[int, int], str, str, bool, dict[str, list[str]] | None]
+
+
+def _render_job(args: Task) -> dict[str, Any]:
+    job, profile, size, fmt, out_dir, domain, subtypes = args
+    result = render_scene(
+        job.seed,
+        profile=profile,
+        size=size,
+        family=job.family,
+        clean=job.clean,
+        domain=DomainRanges() if domain else None,
+        subtypes=subtypes,
+    )
     root = Path(out_dir)
     name = f"{job.index:06d}"
     if fmt == "png16":
@@ -146,6 +158,8 @@ def _records(job: SceneJob, result: SceneResult, file_name: str) -> dict[str, An
         "mask_file": f"masks/{job.index:06d}.png",
         "pixel_spacing_mm": list(result.pixel_spacing_mm),
     }
+    if "domain" in result.params:
+        image["domain"] = result.params["domain"]
     anns = []
     for k, a in enumerate(result.annotations, start=1):
         x0, y0, x1, y1 = a.box
@@ -186,9 +200,7 @@ def _worker_init() -> None:
     cv2.setNumThreads(1)  # one process per core; OpenCV threads would oversubscribe
 
 
-def _iter_results(
-    tasks: list[tuple[SceneJob, str, tuple[int, int], str, str]], workers: int
-) -> Iterator[dict[str, Any]]:
+def _iter_results(tasks: list[Task], workers: int) -> Iterator[dict[str, Any]]:
     if workers <= 1:
         for t in tasks:
             yield _render_job(t)
@@ -211,10 +223,15 @@ def build_dataset(
     fmt: str = "png16",
     workers: int | None = None,
     progress: bool = True,
+    domain: bool = False,
+    subtypes: dict[str, list[str]] | None = None,
 ) -> Path:
     """Write a simulated dataset into ``out_dir``; returns the path of its ``manifest.json``.
 
     ``size`` is ``(rows, cols)``. ``workers`` defaults to the CPU count (capped at 8).
+    ``domain``: each scene's device and artefacts drawn from the default
+    :class:`~backscatter.synth.domain.DomainRanges` (bits stored per image then vary).
+    ``subtypes``: per class name, the only threat sub-types drawn.
     """
     get_profile(profile)
     if fmt not in FORMATS:
@@ -227,7 +244,7 @@ def build_dataset(
     (out / "masks").mkdir(parents=True, exist_ok=True)
     jobs = plan(scenes, seed=seed, clean_fraction=clean_fraction)
     n_workers = min(8, os.cpu_count() or 1) if workers is None else max(1, int(workers))
-    tasks = [(j, profile, (rows, cols), fmt, str(out)) for j in jobs]
+    tasks: list[Task] = [(j, profile, (rows, cols), fmt, str(out), domain, subtypes) for j in jobs]
     results: Iterable[dict[str, Any]] = _iter_results(tasks, n_workers)
     if progress:
         from tqdm import tqdm
@@ -251,6 +268,8 @@ def build_dataset(
         "format": fmt,
         "families": list(FAMILIES),
         "split_fractions": list(SPLIT_FRACTIONS),
+        "domain": domain,
+        "subtypes": subtypes,
     }
     files: dict[str, str] = {}
     counts: dict[str, dict[str, int]] = {}

@@ -9,6 +9,8 @@ flagged ``hidden`` (written as COCO ``iscrowd=1``).
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +18,16 @@ import cv2
 import numpy as np
 
 from backscatter.classes import THREAT_CLASSES
+from backscatter.synth.domain import (
+    Domain,
+    DomainRanges,
+    add_fog,
+    digitiser_gain,
+    draw_domain,
+    drop_lines,
+    line_column_gain,
+    raster_shift,
+)
 from backscatter.synth.physics import (
     Layer,
     Profile,
@@ -84,6 +96,7 @@ def _place_threats(
     classes: list[int],
     ppc: float,
     shape: tuple[int, int],
+    subtypes: Mapping[str, Sequence[str]] | None = None,
 ) -> list[tuple[Threat, float]]:
     rows, cols = np.nonzero(layout.region)
     placed: list[tuple[Threat, float]] = []
@@ -94,8 +107,11 @@ def _place_threats(
         for _attempt in range(12):
             k = int(rng.integers(rows.size))
             depth = float(rng.uniform(*layout.depth_range))
+            extra: dict[str, Any] = {}
+            if subtypes is not None and THREAT_CLASSES[cid] in subtypes:
+                extra["subtypes"] = tuple(subtypes[THREAT_CLASSES[cid]])
             t = GENERATORS[cid](
-                rng, center=(float(cols[k]), float(rows[k])), ppc=ppc, depth_cm=depth
+                rng, center=(float(cols[k]), float(rows[k])), ppc=ppc, depth_cm=depth, **extra
             )
             whole = t.patch.area
             if layout.clip is not None:
@@ -178,10 +194,22 @@ def render_scene(
     family: str | None = None,
     clean: bool = False,
     classes: list[int] | None = None,
+    domain: DomainRanges | None = None,
+    subtypes: Mapping[str, Sequence[str]] | None = None,
 ) -> SceneResult:
-    """Simulate one scan of ``size`` (rows, cols). ``classes`` forces the threat classes."""
+    """Simulate one scan of ``size`` (rows, cols). ``classes`` forces the threat classes.
+
+    ``domain``: draw the device and its artefacts per scene from these ranges (domain
+    randomisation, from a generator of its own: the scene's content stays that of ``seed``).
+    ``subtypes``: per class name, the threat sub-types that may be drawn (others: all).
+    """
     prof = get_profile(profile) if isinstance(profile, str) else profile
     rng = np.random.default_rng(seed)
+    dom: Domain | None = None
+    rng_d = np.random.default_rng([int(seed), 0xD0])
+    if domain is not None:
+        dom = draw_domain(prof, rng_d, domain)
+        prof = dom.profile
     shape = (int(size[0]), int(size[1]))
     ppc = min(shape[0] / prof.fov_cm[0], shape[1] / prof.fov_cm[1])
     fam = family if family is not None else str(rng.choice(FAMILIES))
@@ -192,7 +220,7 @@ def render_scene(
     if classes is None:
         n = 0 if clean else int(rng.choice([1, 2, 3], p=[0.55, 0.3, 0.15]))
         classes = [int(c) for c in rng.choice(len(GENERATORS), n, p=CLASS_WEIGHTS)]
-    threats = _place_threats(layout, rng, classes, ppc, shape)
+    threats = _place_threats(layout, rng, classes, ppc, shape, subtypes)
 
     layers: list[Layer] = []
     for lay in layout.layers + clutter:
@@ -213,9 +241,16 @@ def render_scene(
     if prof.handheld:
         standoff *= 1.0 + 0.08 * smooth_noise((shape[0], 1), rng, cells=5)[:, 0]
     signal = scatter_signal(layers, shape, prof, standoff_rows=standoff)
+    seen = signal if dom is None else add_fog(signal, domain=dom, rng=rng_d)
+    if dom is not None:  # the device's gain and offset settings for this scene
+        gain_dn, dark_dn = digitiser_gain(
+            (seen + prof.ambient) * prof.counts_per_signal, domain=dom
+        )
+        prof = dataclasses.replace(prof, gain_dn=gain_dn, dark_dn=dark_dn)
 
     # per-threat own contrast in counts, against the Poisson + read noise at that pixel
-    read_counts2 = (prof.read_noise_dn / prof.gain_dn) ** 2
+    # (read noise and the ADC's rounding, 1/12 DN^2, in photons^2)
+    read_counts2 = (prof.read_noise_dn**2 + 1.0 / 12.0) / prof.gain_dn**2
     vis_masks, full_masks, stats = [], [], []
     for (t, _depth), own in zip(threats, owned, strict=True):
         full = _full_mask(t, shape)
@@ -225,7 +260,7 @@ def render_scene(
             layers, shape, prof, standoff_rows=standoff, region=region, exclude=own
         )
         delta = blur_spot(signal[region] - without, sigma_px=prof.spot_sigma_px)
-        lam = (signal[region] + prof.ambient) * prof.counts_per_signal
+        lam = (seen[region] + prof.ambient) * prof.counts_per_signal
         k = max(3, round(FEATURE_CM * ppc))
         mean_delta = cv2.blur(delta, (k, k), borderType=cv2.BORDER_REFLECT)
         mean_var = cv2.blur(lam + np.float32(read_counts2), (k, k), borderType=cv2.BORDER_REFLECT)
@@ -238,12 +273,18 @@ def render_scene(
         full_masks.append(full)
         stats.append((n_vis / max(n_full, 1), mean_snr, n_vis))
 
-    blurred = blur_spot(signal, sigma_px=prof.spot_sigma_px)
+    blurred = blur_spot(seen, sigma_px=prof.spot_sigma_px)
     maps = _scan_geometry(shape, prof, rng)
+    if dom is not None:
+        maps = _with_raster_shift(maps, shape, raster_shift(shape[0], domain=dom, rng=rng_d))
     blurred = _warp(blurred, maps, nearest=False)
     state = detector_state(shape[0], prof, rng)
     counts = expected_counts(blurred, profile=prof, state=state, falloff=edge_falloff(shape))
+    if dom is not None:
+        counts *= line_column_gain(shape, domain=dom, rng=rng_d)
     pixels = count_and_digitise(counts, profile=prof, rng=rng)
+    if dom is not None:
+        pixels = drop_lines(pixels, domain=dom, rng=rng_d)
 
     min_px = max(20, int(0.0003 * shape[0] * shape[1]))
     annotations = []
@@ -263,8 +304,27 @@ def render_scene(
         seed=int(seed),
         annotations=annotations,
         pixel_spacing_mm=(10.0 / ppc, 10.0 / ppc),
-        params={"layout": layout.params, "clutter_items": len(clutter), "clean": clean},
+        params={
+            "layout": layout.params,
+            "clutter_items": len(clutter),
+            "clean": clean,
+            **({"domain": dom.as_dict()} if dom is not None else {}),
+        },
     )
+
+
+def _with_raster_shift(
+    maps: tuple[np.ndarray, np.ndarray] | None, shape: tuple[int, int], shift: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``maps`` (or the identity) with each line moved sideways by ``shift`` (rows,) pixels."""
+    rows, cols = shape
+    if maps is None:
+        map_x = np.repeat(np.arange(cols, dtype=np.float32)[None, :], rows, axis=0)
+        map_y = np.repeat(np.arange(rows, dtype=np.float32)[:, None], cols, axis=1)
+    else:
+        map_x, map_y = maps[0].copy(), maps[1]
+    map_x += shift[:, None]
+    return map_x, map_y
 
 
 def _bbox_rc(mask: np.ndarray) -> tuple[int, int, int, int]:

@@ -25,6 +25,26 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class StreamConfig:
+    """Scenes rendered while training (``backscatter.training.stream``); off when
+    ``scenes_per_epoch`` is 0, and then ``data.train`` (COCO) is what training reads."""
+
+    scenes_per_epoch: int = 0
+    #: crops each rendered scene serves before it is replaced
+    crops_per_scene: int = 4
+    #: device profiles drawn from (the held-out one is left out: generalisation protocol)
+    profiles: tuple[str, ...] = ("handheld", "van")
+    holdout_profile: str = "compact"
+    #: per class name, threat sub-types training never sees (reported on the card)
+    holdout_subtypes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: domain randomisation of each scene (backscatter.synth.domain.DomainRanges)
+    domain: bool = True
+    clean_fraction: float = 0.15
+    #: rendered scene side, pixels
+    size: int = 512
+
+
+@dataclass(frozen=True)
 class DataConfig:
     #: COCO json for training (required) and for validation (optional)
     train: str = ""
@@ -40,6 +60,7 @@ class DataConfig:
     #: keep the decoded images in memory (uint16); fine for a few thousand 512x512 scans
     cache: bool = True
     workers: int = 0
+    stream: StreamConfig = field(default_factory=StreamConfig)
 
 
 @dataclass(frozen=True)
@@ -57,6 +78,9 @@ class AugmentConfig:
     max_jitter: int = 2
     #: random rescale range
     scale: tuple[float, float] = (0.8, 1.25)
+    #: robust normalisation: each end of the scan's percentile range moved by up to this share
+    #: of the range (a tile of a larger scan, other surroundings)
+    range_jitter: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -66,8 +90,11 @@ class ModelConfig:
     widths: tuple[int, int, int, int] = (24, 40, 64, 96)
     #: residual blocks at strides 4, 8, 16, 32
     depths: tuple[int, int, int, int] = (1, 2, 2, 2)
-    #: channels of the stride-4 neck and heads
+    #: channels of the neck and heads
     neck: int = 32
+    #: stride of the heads (4 or 8): 8 drops the stride-4 FPN level and its cost (2.0 models:
+    #: recall did not depend on object width above 16 px, so stride 4 bought nothing)
+    out_stride: int = 4
     #: detections kept by the in-graph top-K decode
     top_k: int = 100
     #: in-graph suppression of same-class boxes overlapping a higher-scored one by more than
@@ -78,10 +105,17 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class PreprocessConfig:
+    """See :class:`backscatter.inference.preprocess.PreprocessSpec`."""
+
     window_low: float = 0.0
     window_high: float = 1.0
     mean: float = 0.0
     std: float = 1.0
+    norm: str = "window"
+    robust_low: float = 1.0
+    robust_high: float = 99.0
+    clip_low: float = -0.25
+    clip_high: float = 1.5
 
 
 @dataclass(frozen=True)
@@ -141,6 +175,16 @@ class TrainConfig:
         lo, hi = self.augment.scale
         if not 0 < lo <= hi:
             raise ConfigError(f"augment.scale: expected 0 < low <= high, got {lo}, {hi}")
+        st = self.data.stream
+        if st.scenes_per_epoch < 0 or st.crops_per_scene < 1:
+            raise ConfigError(
+                f"data.stream: expected scenes_per_epoch >= 0 and crops_per_scene >= 1, got "
+                f"{st.scenes_per_epoch} and {st.crops_per_scene}"
+            )
+        if st.holdout_profile and st.holdout_profile in st.profiles:
+            raise ConfigError(
+                f"data.stream: the held-out profile {st.holdout_profile!r} is also in profiles"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -152,8 +196,30 @@ class TrainConfig:
         (and configs from before it existed keep the hash their models were released with)."""
         data = self.to_dict()
         data.pop("init_sha256", None)
+        _drop_new_defaults(data)
         text = json.dumps(data, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()
+
+
+#: keys added after the 1.x releases, left out of the config hash while they hold their default
+#: (so the released models' config hashes still match their configs)
+_NEW_KEYS: dict[tuple[str, ...], Any] = {
+    ("model", "out_stride"): 4,
+    ("data", "stream"): asdict(StreamConfig()),
+    ("augment", "range_jitter"): 0.0,
+    ("preprocess", "norm"): "window",
+    ("preprocess", "robust_low"): 1.0,
+    ("preprocess", "robust_high"): 99.0,
+    ("preprocess", "clip_low"): -0.25,
+    ("preprocess", "clip_high"): 1.5,
+}
+
+
+def _drop_new_defaults(data: dict[str, Any]) -> None:
+    for (section, key), default in _NEW_KEYS.items():
+        part = data.get(section)
+        if isinstance(part, dict) and key in part and part[key] == default:
+            del part[key]
 
 
 T = TypeVar("T")
@@ -184,6 +250,13 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, where)  # type: ignore[arg-type]
     origin = getattr(hint, "__origin__", None)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        key_t, val_t = hint.__args__
+        return {
+            _coerce(key_t, k, where): _coerce(val_t, v, f"{where}.{k}") for k, v in value.items()
+        }
     if origin is tuple:
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
@@ -240,6 +313,9 @@ def load_config(path: str | Path) -> TrainConfig:
         cfg = config_from_dict(raw)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
-    if not cfg.data.train:
-        raise ConfigError(f"{path}: data.train: expected a COCO json path, got nothing")
+    if not cfg.data.train and not cfg.data.stream.scenes_per_epoch:
+        raise ConfigError(
+            f"{path}: data.train: expected a COCO json path (or data.stream.scenes_per_epoch "
+            "> 0), got nothing"
+        )
     return cfg

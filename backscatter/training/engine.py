@@ -38,6 +38,7 @@ from backscatter.training.evaluate import evaluate_detections, predict_dataset
 from backscatter.training.loader import ShardSampler, TrainDataset, collate
 from backscatter.training.model import BSNet, DetectorGraph, build_model
 from backscatter.training.predict import Predictor, TorchBackend, preprocess_spec
+from backscatter.training.stream import StreamDataset, StreamSampler
 from backscatter.training.targets import box_loss, focal_loss
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,9 @@ def _average_buffers(net: nn.Module, world: int) -> None:
             dist.broadcast(buf, 0)
 
 
-def _initial_state(cfg: TrainConfig, dataset: TrainDataset, num_classes: int) -> dict[str, Any]:
+def _initial_state(
+    cfg: TrainConfig, dataset: TrainDataset | StreamDataset, num_classes: int
+) -> dict[str, Any]:
     """Weights named by ``cfg.init_weights``: a checkpoint, or an exported ONNX BSNet whose
     BatchNorm statistics are re-measured on the first training crops (the same on every rank).
     With ``cfg.init_sha256`` the file must have that sha256."""
@@ -112,7 +115,9 @@ def _initial_state(cfg: TrainConfig, dataset: TrainDataset, num_classes: int) ->
     from backscatter.training.warm_start import bsnet_from_onnx
 
     n = min(len(dataset), 64)
-    images = collate([dataset[i] for i in range(n)], num_classes=num_classes)["image"]
+    images = collate(
+        [dataset[i] for i in range(n)], num_classes=num_classes, stride=cfg.model.out_stride
+    )["image"]
     try:
         net = bsnet_from_onnx(cfg.init_weights, cfg, images)
     except (OSError, ValueError) as exc:
@@ -164,13 +169,7 @@ def train(
     torch.manual_seed(cfg.seed)
     spec = preprocess_spec(cfg)
     classes = tuple(cfg.classes)
-    train_coco = CocoDetection(
-        cfg.data.train,
-        classes=classes,
-        image_root=cfg.data.image_root or None,
-        bits_stored=cfg.data.bits_stored or None,
-        cache=cfg.data.cache,
-    )
+    streaming = cfg.data.stream.scenes_per_epoch > 0
     val_coco = None
     if cfg.data.val and rank == 0:
         val_coco = CocoDetection(
@@ -179,14 +178,33 @@ def train(
             bits_stored=cfg.data.bits_stored or None,
             cache=cfg.data.cache,
         )
-    dataset = TrainDataset(train_coco, cfg, spec)
-    sampler = ShardSampler(len(dataset), seed=cfg.seed, rank=rank, world=world)
     per_rank = max(1, cfg.optim.batch_size // world)
+    dataset: TrainDataset | StreamDataset
+    sampler: ShardSampler | StreamSampler
+    if streaming:
+        dataset = StreamDataset(cfg, spec, cache_scenes=2 * per_rank)
+        sampler = StreamSampler(
+            cfg.data.stream.scenes_per_epoch,
+            cfg.data.stream.crops_per_scene,
+            rank=rank,
+            world=world,
+            group=per_rank,
+        )
+    else:
+        train_coco = CocoDetection(
+            cfg.data.train,
+            classes=classes,
+            image_root=cfg.data.image_root or None,
+            bits_stored=cfg.data.bits_stored or None,
+            cache=cfg.data.cache,
+        )
+        dataset = TrainDataset(train_coco, cfg, spec)
+        sampler = ShardSampler(len(dataset), seed=cfg.seed, rank=rank, world=world)
     loader = DataLoader(
         dataset,
         batch_size=per_rank,
         sampler=sampler,
-        collate_fn=partial(collate, num_classes=len(classes)),
+        collate_fn=partial(collate, num_classes=len(classes), stride=cfg.model.out_stride),
         num_workers=cfg.data.workers,
         persistent_workers=cfg.data.workers > 0,
         drop_last=len(sampler) >= per_rank,
@@ -215,7 +233,7 @@ def train(
             sched.load_state_dict(ckpt.scheduler_state)
         if ckpt.rng_state:
             set_rng_state(ckpt.rng_state)
-    manifest = manifest_sha256(cfg.data.train)
+    manifest = manifest_sha256(cfg.data.train) if cfg.data.train else ""
     metrics: dict[str, Any] | None = ckpt.metrics if ckpt else None
     epoch = start_epoch
     for epoch in range(start_epoch, cfg.optim.epochs):
@@ -237,7 +255,9 @@ def train(
             batch["image"] = batch["image"].contiguous(memory_format=torch.channels_last)
             heat, dist_pred = model(batch["image"])
             l_hm = focal_loss(heat, batch["heat"], batch["ignore"])
-            l_box = box_loss(dist_pred, batch["box"], batch["box_weight"])
+            l_box = box_loss(
+                dist_pred, batch["box"], batch["box_weight"], stride=cfg.model.out_stride
+            )
             loss = cfg.optim.hm_weight * l_hm + cfg.optim.box_weight * l_box
             check = loss.detach().clone()
             if world > 1:

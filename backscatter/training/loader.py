@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from backscatter.inference.preprocess import PreprocessSpec, normalise
+from backscatter.inference.preprocess import PreprocessSpec, normalise, robust_range
 from backscatter.training.augment import augment, augment_crop
 from backscatter.training.config import TrainConfig
 from backscatter.training.data import CocoDetection, to_unit
@@ -44,6 +44,8 @@ class TrainDataset(Dataset[Item]):
         s = self.coco[index]
         rng = np.random.default_rng([self.cfg.seed, self.epoch, index])
         image = to_unit(s.pixels, bits_stored=s.bits_stored)
+        # robust mode: the range of the whole scan, as the runtime takes it (not of the crop)
+        value_range = robust_range(image, spec=self.spec) if self.spec.norm == "robust" else None
         if self.cfg.data.crop:
             image, boxes, labels, ignore = augment_crop(
                 image,
@@ -59,7 +61,7 @@ class TrainDataset(Dataset[Item]):
             image, boxes, labels, ignore = augment(
                 image, s.boxes, s.labels, s.ignore, rng=rng, cfg=self.cfg.augment
             )
-        image = normalise(image, bits_stored=16, spec=self.spec)
+        image = normalise(image, bits_stored=16, spec=self.spec, value_range=value_range)
         return image, boxes, labels, ignore
 
 
@@ -84,17 +86,19 @@ class ShardSampler(Sampler[int]):
         return iter(perm[self.rank : total : self.world])
 
 
-def collate(items: list[Item], *, num_classes: int) -> dict[str, Any]:
-    """Pad images to the batch's largest size (multiple of 32) and build stride-4 targets."""
+def collate(items: list[Item], *, num_classes: int, stride: int = STRIDE_OUT) -> dict[str, Any]:
+    """Pad images to the batch's largest size (multiple of 32) and build targets at ``stride``."""
     rows = max(im.shape[0] for im, *_ in items)
     cols = max(im.shape[1] for im, *_ in items)
     rows, cols = -(-rows // STRIDE_IN) * STRIDE_IN, -(-cols // STRIDE_IN) * STRIDE_IN
     images = np.zeros((len(items), 1, rows, cols), np.float32)
     heats, boxes_t, weights, ignores = [], [], [], []
-    out_shape = (rows // STRIDE_OUT, cols // STRIDE_OUT)
+    out_shape = (rows // stride, cols // stride)
     for i, (im, boxes, labels, ignore) in enumerate(items):
         images[i, 0, : im.shape[0], : im.shape[1]] = im
-        t = build_targets(boxes, labels, ignore, num_classes=num_classes, out_shape=out_shape)
+        t = build_targets(
+            boxes, labels, ignore, num_classes=num_classes, out_shape=out_shape, stride=stride
+        )
         heats.append(t["heat"])
         boxes_t.append(t["box"])
         weights.append(t["box_weight"])

@@ -1,8 +1,9 @@
 """BSNet: a small single-channel, fully convolutional, anchor-free detector (TTFNet-style).
 
-Backbone of depthwise-separable residual blocks down to stride 32, a light FPN back up to
-stride 4, and two heads at stride 4: per-class centre heatmap logits ``(B, C, H/4, W/4)`` and
-box edge distances ``(B, 4, H/4, W/4)`` (left, top, right, bottom, input pixels, >= 0).
+Backbone of depthwise-separable residual blocks down to stride 32, a light FPN back up to the
+output stride ``s`` (``model.out_stride``: 4 for the 1.x models, 8 from 2.0), and two heads at
+stride ``s``: per-class centre heatmap logits ``(B, C, H/s, W/s)`` and box edge distances
+``(B, 4, H/s, W/s)`` (left, top, right, bottom, input pixels, >= 0).
 :class:`Decoder` turns them into fixed top-K detections inside the graph without NMS: a 3x3
 max-pool keeps local peaks, then top-K over classes x positions. Input height and width must
 be multiples of :data:`STRIDE_IN` (32).
@@ -18,8 +19,10 @@ from backscatter.training.config import ModelConfig
 
 #: inputs must be padded to a multiple of this
 STRIDE_IN = 32
-#: output (heatmap) stride
+#: output (heatmap) stride of the 1.x models (the default of ``model.out_stride``)
 STRIDE_OUT = 4
+#: output strides a BSNet can have: the FPN ends at the stride-4 or the stride-8 level
+OUT_STRIDES = (4, 8)
 #: distances are predicted in units of this many pixels
 BOX_SCALE = 16.0
 
@@ -60,12 +63,18 @@ class ResBlock(nn.Module):
 
 
 class BSNet(nn.Module):
-    """``forward(image (B,1,H,W)) -> (heatmap logits (B,C,H/4,W/4), distances (B,4,H/4,W/4))``."""
+    """``forward(image (B,1,H,W)) -> (heatmap logits (B,C,H/s,W/s), distances (B,4,H/s,W/s))``
+    with ``s = out_stride``."""
 
     def __init__(self, num_classes: int, cfg: ModelConfig | None = None) -> None:
         super().__init__()
         cfg = cfg or ModelConfig()
+        if cfg.out_stride not in OUT_STRIDES:
+            raise ValueError(f"out_stride: expected one of {OUT_STRIDES}, got {cfg.out_stride}")
         self.num_classes = num_classes
+        self.out_stride = int(cfg.out_stride)
+        #: index of the first backbone stage the FPN reads (stage i is at stride 4 * 2**i)
+        self.first_level = OUT_STRIDES.index(self.out_stride)
         w4, w8, w16, w32 = cfg.widths
         stem = 16
         self.stem = nn.Sequential(conv_bn(1, stem, 3, 2), SepConv(stem, w4, 2))
@@ -75,8 +84,9 @@ class BSNet(nn.Module):
             down: list[nn.Module] = [] if i == 0 else [SepConv(widths[i - 1], width, 2)]
             self.stages.append(nn.Sequential(*down, *[ResBlock(width) for _ in range(depth)]))
         n = cfg.neck
-        self.lateral = nn.ModuleList(conv_bn(w, n, 1) for w in widths)
-        self.smooth = nn.ModuleList(SepConv(n, n) for _ in widths[:-1])
+        used = widths[self.first_level :]
+        self.lateral = nn.ModuleList(conv_bn(w, n, 1) for w in used)
+        self.smooth = nn.ModuleList(SepConv(n, n) for _ in used[:-1])
         self.hm_head = nn.Sequential(SepConv(n, n), nn.Conv2d(n, num_classes, 1))
         self.box_head = nn.Sequential(SepConv(n, n), nn.Conv2d(n, 4, 1))
         self._init_heads()
@@ -97,6 +107,7 @@ class BSNet(nn.Module):
         for stage in self.stages:
             x = stage(x)
             feats.append(x)
+        feats = feats[self.first_level :]
         y = self.lateral[-1](feats[-1])
         for i in range(len(feats) - 2, -1, -1):
             y = F.interpolate(y, scale_factor=2.0, mode="nearest") + self.lateral[i](feats[i])
@@ -106,10 +117,12 @@ class BSNet(nn.Module):
         return heat, dist
 
 
-def cell_centres(rows: int, cols: int, *, device: torch.device) -> tuple[Tensor, Tensor]:
-    """Input-pixel centres ``(ys (rows,1), xs (1,cols))`` of the stride-4 output cells."""
-    ys = (torch.arange(rows, device=device, dtype=torch.float32) + 0.5) * STRIDE_OUT
-    xs = (torch.arange(cols, device=device, dtype=torch.float32) + 0.5) * STRIDE_OUT
+def cell_centres(
+    rows: int, cols: int, *, device: torch.device, stride: int = STRIDE_OUT
+) -> tuple[Tensor, Tensor]:
+    """Input-pixel centres ``(ys (rows,1), xs (1,cols))`` of the output cells."""
+    ys = (torch.arange(rows, device=device, dtype=torch.float32) + 0.5) * stride
+    xs = (torch.arange(cols, device=device, dtype=torch.float32) + 0.5) * stride
     return ys[:, None], xs[None, :]
 
 
@@ -147,10 +160,11 @@ class Decoder(nn.Module):
     Peaks (3x3 max-pool) then top-K, then :func:`suppress_overlaps` when ``nms_iou`` > 0.
     """
 
-    def __init__(self, top_k: int = 100, nms_iou: float = 0.0) -> None:
+    def __init__(self, top_k: int = 100, nms_iou: float = 0.0, stride: int = STRIDE_OUT) -> None:
         super().__init__()
         self.top_k = top_k
         self.nms_iou = float(nms_iou)
+        self.stride = int(stride)
 
     def forward(self, heat_logits: Tensor, dist: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         b, c, h, w = heat_logits.shape
@@ -160,8 +174,8 @@ class Decoder(nn.Module):
         scores, idx = torch.topk(heat.reshape(b, -1), self.top_k, dim=1)
         labels = torch.div(idx, h * w, rounding_mode="floor")
         pix = idx - labels * (h * w)
-        ys = (torch.div(pix, w, rounding_mode="floor").to(torch.float32) + 0.5) * STRIDE_OUT
-        xs = ((pix % w).to(torch.float32) + 0.5) * STRIDE_OUT
+        ys = (torch.div(pix, w, rounding_mode="floor").to(torch.float32) + 0.5) * self.stride
+        xs = ((pix % w).to(torch.float32) + 0.5) * self.stride
         d = torch.gather(dist.reshape(b, 4, h * w), 2, pix[:, None, :].expand(b, 4, self.top_k))
         boxes = torch.stack([xs - d[:, 0], ys - d[:, 1], xs + d[:, 2], ys + d[:, 3]], dim=2)
         if self.nms_iou > 0:
@@ -175,7 +189,7 @@ class DetectorGraph(nn.Module):
     def __init__(self, net: BSNet, top_k: int = 100, nms_iou: float = 0.0) -> None:
         super().__init__()
         self.net = net
-        self.decode = Decoder(top_k, nms_iou)
+        self.decode = Decoder(top_k, nms_iou, net.out_stride)
 
     def forward(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         heat, dist = self.net(image)

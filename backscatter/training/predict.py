@@ -147,6 +147,11 @@ def preprocess_spec(cfg: Any) -> PreprocessSpec:
         window_high=p.window_high,
         mean=p.mean,
         std=p.std,
+        norm=getattr(p, "norm", "window"),
+        robust_low=getattr(p, "robust_low", 1.0),
+        robust_high=getattr(p, "robust_high", 99.0),
+        clip_low=getattr(p, "clip_low", -0.25),
+        clip_high=getattr(p, "clip_high", 1.5),
     )
 
 

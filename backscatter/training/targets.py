@@ -1,6 +1,6 @@
 """Training targets and losses (TTFNet-style, which converges in few epochs).
 
-Per image, at the stride-4 output grid ``(h, w)``:
+Per image, at the output grid ``(h, w)`` (stride 4 or 8, the model's ``out_stride``):
 - ``heat (C, h, w)``: elliptical Gaussian per object (sigma = alpha * box side / 6), max-merged;
 - ``box (4, h, w)`` and ``box_weight (h, w)``: the object's box, regressed with GIoU at every
   cell inside its (beta-shrunk) Gaussian, weighted by the Gaussian times log(area); smaller
@@ -47,10 +47,12 @@ def build_targets(
     *,
     num_classes: int,
     out_shape: tuple[int, int],
+    stride: int = STRIDE_OUT,
 ) -> dict[str, np.ndarray]:
-    """Targets of one image; ``boxes`` ``(N, 4)`` in input pixels, ``out_shape`` = (h, w)."""
+    """Targets of one image; ``boxes`` ``(N, 4)`` in input pixels, ``out_shape`` = (h, w) cells
+    of ``stride`` input pixels."""
     h, w = out_shape
-    s = float(STRIDE_OUT)
+    s = float(stride)
     heat = np.zeros((num_classes, h, w), np.float32)
     box_t = np.zeros((4, h, w), np.float32)
     box_w = np.zeros((h, w), np.float32)
@@ -98,14 +100,14 @@ def focal_loss(logits: Tensor, target: Tensor, ignore: Tensor) -> Tensor:
     return -(pos_loss.sum() + neg_loss.sum()) / num_pos
 
 
-def box_loss(dist: Tensor, target: Tensor, weight: Tensor) -> Tensor:
+def box_loss(dist: Tensor, target: Tensor, weight: Tensor, *, stride: int = STRIDE_OUT) -> Tensor:
     """Weighted GIoU between predicted boxes (from distances) and target boxes.
 
     ``dist`` ``(B, 4, h, w)`` (l, t, r, b pixels), ``target`` ``(B, 4, h, w)`` x0, y0, x1, y1,
     ``weight`` ``(B, h, w)``.
     """
     b, _, h, w = dist.shape
-    ys, xs = cell_centres(h, w, device=dist.device)
+    ys, xs = cell_centres(h, w, device=dist.device, stride=stride)
     mask = weight > 0
     if not bool(mask.any()):
         return dist.sum() * 0.0

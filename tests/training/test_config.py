@@ -29,9 +29,37 @@ def test_init_sha256_is_a_check_left_out_of_the_config_hash() -> None:
 
     a = config_from_dict({"data": {"train": "x.json"}})
     without = {k: v for k, v in a.to_dict().items() if k != "init_sha256"}
+    # keys added with 2.0 are left out while at their default (the 1.x hashes still match)
+    del without["model"]["out_stride"], without["data"]["stream"]
+    del without["augment"]["range_jitter"]
+    for key in ("norm", "robust_low", "robust_high", "clip_low", "clip_high"):
+        del without["preprocess"][key]
     assert a.sha256() == hashlib.sha256(json.dumps(without, sort_keys=True).encode()).hexdigest()
     pinned = config_from_dict({"data": {"train": "x.json"}, "init_sha256": "ab" * 32})
     assert pinned.sha256() == a.sha256()
+
+
+def test_a_new_key_away_from_its_default_changes_the_hash() -> None:
+    a = config_from_dict({"data": {"train": "x.json"}})
+    b = config_from_dict({"data": {"train": "x.json"}, "model": {"out_stride": 8}})
+    c = config_from_dict({"data": {"stream": {"scenes_per_epoch": 64}}})
+    assert len({a.sha256(), b.sha256(), c.sha256()}) == 3
+
+
+def test_stream_config_loads_holdouts_and_refuses_a_trained_holdout_profile() -> None:
+    cfg = config_from_dict(
+        {"data": {"stream": {"scenes_per_epoch": 64, "holdout_subtypes": {"firearm": ["x"]}}}}
+    )
+    assert cfg.data.stream.holdout_subtypes == {"firearm": ("x",)}
+    with pytest.raises(ConfigError, match="held-out profile"):
+        config_from_dict({"data": {"stream": {"profiles": ["compact"]}}})
+
+
+def test_v2_config_is_the_stride8_robust_stream_recipe() -> None:
+    cfg = load_config(CONFIGS / "v2-stage1.yaml")
+    assert cfg.model.out_stride == 8 and cfg.preprocess.norm == "robust"
+    assert cfg.data.stream.scenes_per_epoch > 0 and not cfg.data.train
+    assert cfg.data.stream.holdout_profile not in cfg.data.stream.profiles
 
 
 @pytest.mark.parametrize("name", ["stage4.yaml", "stage5.yaml"])

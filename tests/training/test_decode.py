@@ -60,3 +60,22 @@ def test_decoder_with_suppression_exports_to_onnx_and_agrees(tmp_path) -> None:
     np.testing.assert_array_equal(ol[live], tl.numpy()[live])
     np.testing.assert_allclose(ob[live], tb.numpy()[live], atol=1e-4)
     assert np.all(np.diff(os_, axis=1) <= 0)
+
+
+@pytest.mark.parametrize("stride", [4, 8])
+def test_decoder_places_a_peak_at_its_cell_centre_for_the_model_stride(stride: int) -> None:
+    from backscatter.training.config import ModelConfig
+    from backscatter.training.model import BSNet
+
+    heat = torch.full((1, 5, 16, 16), -9.0)
+    heat[0, 3, 5, 9] = 4.0  # row 5, column 9, class 3
+    dist = torch.full((1, 4, 16, 16), 10.0)
+    boxes, scores, labels = Decoder(top_k=3, stride=stride)(heat, dist)
+    cx, cy = (9 + 0.5) * stride, (5 + 0.5) * stride
+    assert boxes[0, 0].tolist() == pytest.approx([cx - 10, cy - 10, cx + 10, cy + 10])
+    assert int(labels[0, 0]) == 3
+    net = BSNet(
+        5, ModelConfig(widths=(8, 8, 16, 16), depths=(1, 1, 1, 1), neck=8, out_stride=stride)
+    )
+    h, d = net.eval()(torch.zeros(1, 1, 64, 96))
+    assert h.shape[-2:] == d.shape[-2:] == (64 // stride, 96 // stride)
