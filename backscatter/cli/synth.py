@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from backscatter.synth.domain import DomainRanges
 
 HELP = "simulate backscatter scans with labelled threats (COCO dataset)"
 
@@ -40,12 +44,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "bits stored) and artefacts drawn per scene (docs/physics.md)",
     )
     parser.add_argument(
+        "--split",
+        choices=["train", "val", "test"],
+        help="put every scene in this split (evaluation sets) instead of 80/10/10",
+    )
+    parser.add_argument(
+        "--dose",
+        type=float,
+        metavar="COUNTS",
+        help="with --domain: detected photons per unit signal fixed at COUNTS (a dose sweep)",
+    )
+    parser.add_argument(
         "--subtypes",
         action="append",
         default=[],
         metavar="CLASS=SUB[,SUB]",
         help="draw only these threat sub-types of CLASS (repeatable), e.g. firearm=revolver",
     )
+
+
+def _domain(args: argparse.Namespace) -> DomainRanges | bool:
+    from backscatter.synth.domain import DomainRanges
+
+    if args.dose is None:
+        return bool(args.domain)
+    return DomainRanges(counts_per_signal=(args.dose, args.dose))
 
 
 def _subtypes(items: list[str]) -> dict[str, list[str]] | None:
@@ -81,8 +104,9 @@ def run(args: argparse.Namespace) -> int:
         fmt=args.fmt,
         workers=args.workers,
         progress=not args.quiet,
-        domain=args.domain,
+        domain=_domain(args),
         subtypes=subtypes,
+        only_split=args.split,
     )
     print(manifest, file=sys.stdout)
     return 0

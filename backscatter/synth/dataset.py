@@ -15,6 +15,7 @@ output is the same bytes whatever the number of workers.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import multiprocessing
@@ -56,8 +57,11 @@ def scene_seed(seed: int, index: int) -> int:
     )
 
 
-def plan(scenes: int, *, seed: int, clean_fraction: float) -> list[SceneJob]:
-    """Which scene is which: families balanced, an exact clean share, 80/10/10 splits."""
+def plan(
+    scenes: int, *, seed: int, clean_fraction: float, only_split: str | None = None
+) -> list[SceneJob]:
+    """Which scene is which: families balanced, an exact clean share, 80/10/10 splits (or every
+    scene in ``only_split``, for evaluation sets)."""
     if scenes < 1:
         raise ValueError(f"scenes: expected >= 1, got {scenes}")
     if not 0.0 <= clean_fraction <= 1.0:
@@ -74,6 +78,10 @@ def plan(scenes: int, *, seed: int, clean_fraction: float) -> list[SceneJob]:
     split[order[:n_train]] = "train"
     split[order[n_train : n_train + n_val]] = "val"
     split[order[n_train + n_val :]] = "test"
+    if only_split is not None:
+        if only_split not in SPLITS:
+            raise ValueError(f"split: expected one of {SPLITS}, got {only_split!r}")
+        split[:] = only_split
     return [
         SceneJob(i, scene_seed(seed, i), families[i], bool(clean[i]), str(split[i]))
         for i in range(scenes)
@@ -114,7 +122,9 @@ def _write_dicos(path: Path, result: SceneResult, *, source_uri: str) -> None:
     save_atomic(dx_dataset(scan, created=scan.metadata.acquisition_time), path)
 
 
-Task = tuple[SceneJob, str, tuple[int, int], str, str, bool, dict[str, list[str]] | None]
+Task = tuple[
+    SceneJob, str, tuple[int, int], str, str, DomainRanges | None, dict[str, list[str]] | None
+]
 
 
 def _render_job(args: Task) -> dict[str, Any]:
@@ -125,7 +135,7 @@ def _render_job(args: Task) -> dict[str, Any]:
         size=size,
         family=job.family,
         clean=job.clean,
-        domain=DomainRanges() if domain else None,
+        domain=domain,
         subtypes=subtypes,
     )
     root = Path(out_dir)
@@ -223,14 +233,16 @@ def build_dataset(
     fmt: str = "png16",
     workers: int | None = None,
     progress: bool = True,
-    domain: bool = False,
+    domain: DomainRanges | bool = False,
     subtypes: dict[str, list[str]] | None = None,
+    only_split: str | None = None,
 ) -> Path:
     """Write a simulated dataset into ``out_dir``; returns the path of its ``manifest.json``.
 
     ``size`` is ``(rows, cols)``. ``workers`` defaults to the CPU count (capped at 8).
-    ``domain``: each scene's device and artefacts drawn from the default
-    :class:`~backscatter.synth.domain.DomainRanges` (bits stored per image then vary).
+    ``domain``: each scene's device and artefacts drawn from these
+    :class:`~backscatter.synth.domain.DomainRanges` (True: the defaults); bits stored per image
+    then vary.
     ``subtypes``: per class name, the only threat sub-types drawn.
     """
     get_profile(profile)
@@ -242,9 +254,10 @@ def build_dataset(
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(parents=True, exist_ok=True)
-    jobs = plan(scenes, seed=seed, clean_fraction=clean_fraction)
+    jobs = plan(scenes, seed=seed, clean_fraction=clean_fraction, only_split=only_split)
     n_workers = min(8, os.cpu_count() or 1) if workers is None else max(1, int(workers))
-    tasks: list[Task] = [(j, profile, (rows, cols), fmt, str(out), domain, subtypes) for j in jobs]
+    ranges = DomainRanges() if domain is True else (domain or None)
+    tasks: list[Task] = [(j, profile, (rows, cols), fmt, str(out), ranges, subtypes) for j in jobs]
     results: Iterable[dict[str, Any]] = _iter_results(tasks, n_workers)
     if progress:
         from tqdm import tqdm
@@ -268,7 +281,8 @@ def build_dataset(
         "format": fmt,
         "families": list(FAMILIES),
         "split_fractions": list(SPLIT_FRACTIONS),
-        "domain": domain,
+        "only_split": only_split,
+        "domain": None if ranges is None else _jsonable(dataclasses.asdict(ranges)),
         "subtypes": subtypes,
     }
     files: dict[str, str] = {}

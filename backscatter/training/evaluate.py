@@ -64,6 +64,13 @@ def match_image(
 ) -> np.ndarray:
     """Per detection: 1 true positive, 0 false alarm, -1 ignored (on a crowd region/duplicate
     of nothing countable). Greedy by score, same class, IoU >= 0.5, each object matched once."""
+    return match_objects(dets, gt_boxes, gt_labels, ignore)[0]
+
+
+def match_objects(
+    dets: Detections, gt_boxes: np.ndarray, gt_labels: np.ndarray, ignore: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`match_image`'s per-detection result and, per object, whether it was found."""
     order = np.argsort(-dets.scores, kind="stable")
     result = np.zeros(len(dets), np.int8)
     taken = np.zeros(len(gt_boxes), bool)
@@ -77,7 +84,7 @@ def match_image(
             result[d] = 1
         elif ioa.shape[1] and ioa[d].max() >= IOU:
             result[d] = -1
-    return result
+    return result, taken
 
 
 def froc(
