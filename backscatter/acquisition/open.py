@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from backscatter.acquisition._common import LoadedFile, load_file
+from backscatter.acquisition.devices import DeviceProfile, DeviceProfileError
 from backscatter.acquisition.dicom import dicom_from_loaded, looks_like_dicom
 from backscatter.acquisition.errors import ScanAccessError, ScanReadError
 from backscatter.acquisition.image import image_from_loaded, image_kind
@@ -37,18 +38,28 @@ def open_scan(
     *,
     policy: ReadPolicy = DEFAULT_POLICY,
     sidecar: str | os.PathLike[str] | None = None,
+    device: DeviceProfile | None = None,
 ) -> Scan:
     """Read one scan from a file (any supported format) or the first frame of a source URI.
 
-    ``sidecar`` forces the raw reader with that YAML sidecar. Raises ScanAccessError (an
-    OSError: missing path, directory, permission) or ScanReadError (a ValueError: empty,
-    truncated, unsupported or not an image); both name the input and the reason.
+    ``sidecar`` forces the raw reader with that YAML sidecar; ``device`` fills in what the file
+    cannot say (bits stored, rescale, spacing: :mod:`backscatter.acquisition.devices`).
+    Raises ScanAccessError (an OSError: missing path, directory, permission) or ScanReadError
+    (a ValueError: empty, truncated, unsupported, not an image, not the device's); both name
+    the input and the reason.
     """
     text = os.fspath(path_or_uri)
     if isinstance(path_or_uri, str) and uri_scheme(text) is not None and not Path(text).exists():
-        return _first_from_source(text)
-    loaded = load_file(text, policy=policy)
-    return scan_from_loaded(loaded, policy=policy, sidecar=sidecar)
+        scan = _first_from_source(text)
+    else:
+        loaded = load_file(text, policy=policy)
+        scan = scan_from_loaded(loaded, policy=policy, sidecar=sidecar)
+    if device is not None:
+        try:
+            return device.apply(scan)
+        except DeviceProfileError as exc:
+            raise ScanReadError(text, str(exc)) from exc
+    return scan
 
 
 def scan_from_loaded(

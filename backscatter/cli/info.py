@@ -14,6 +14,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE", help="scan files or source URIs")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument("--sidecar", help="YAML sidecar for raw files (default: beside the file)")
+    parser.add_argument(
+        "--device",
+        metavar="PROFILE.yaml",
+        help="device profile (configs/devices/): bits stored, rescale and spacing for files "
+        "that cannot carry them (PNG, TIFF, raw)",
+    )
 
 
 def describe(scan: Any, path: str) -> dict[str, Any]:
@@ -51,6 +57,8 @@ def describe(scan: Any, path: str) -> dict[str, Any]:
         "acquisition_time": when,
         "scan_direction": meta.scan_direction,
         "source_sha256": scan.source_sha256,
+        "rescale": scan.extras.get("rescale"),
+        "device_profile": scan.extras.get("device_profile"),
     }
 
 
@@ -76,6 +84,10 @@ def format_line(info: dict[str, Any]) -> str:
         extra.append("spacing_mm={:g}x{:g}".format(*info["pixel_spacing_mm"]))
     if info["window"]:
         extra.append("window={:g}/{:g}".format(*info["window"]))
+    if info.get("rescale"):
+        extra.append("rescale={slope:g}*v{intercept:+g}".format(**info["rescale"]))
+    if info.get("device_profile"):
+        extra.append(f"device_profile={info['device_profile']}")
     if info["sop_class_uid"]:
         extra.append(f"sop_class={info['sop_class_uid']}")
     return head + ("\n    " + " ".join(extra) if extra else "")
@@ -83,11 +95,19 @@ def format_line(info: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from backscatter.acquisition import open_scan
+    from backscatter.acquisition.devices import DeviceProfileError, load_device_profile
 
+    device = None
+    if args.device:
+        try:
+            device = load_device_profile(args.device)
+        except DeviceProfileError as exc:
+            print(f"backscatter info: {exc}", file=sys.stderr)
+            return 2
     failed = 0
     for path in args.files:
         try:
-            scan = open_scan(path, sidecar=args.sidecar)
+            scan = open_scan(path, sidecar=args.sidecar, device=device)
         except (ValueError, OSError) as exc:  # the typed read errors and any source failure
             failed += 1
             print(f"backscatter info: {exc}", file=sys.stderr)
