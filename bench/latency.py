@@ -6,6 +6,11 @@ threads, one 512 x 512 scan per call; prints medians and the ratio. The baseline
 downloaded) exported to ONNX with a 512 x 512 input (it resizes to 320 inside its graph).
 
     .venv/bin/python bench/latency.py [--model models/NAME.onnx] [--threads 2] [--json out.json]
+        [--reference OLD.onnx]
+
+``--reference`` times another detector in the same runs (e.g. the 1.2.0 release:
+``git show c642cd4:models/bsnet-handheld.onnx > /tmp/bsnet-1.2.0.onnx``) and prints ours /
+reference: the 2.0 budget is at most 2.2x the 1.2.0 model at 512 x 512.
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--json", help="also write the figures to this JSON file")
+    ap.add_argument("--reference", help="another ONNX detector timed in the same process")
     args = ap.parse_args()
     if args.model:
         model = Path(args.model)
@@ -88,6 +94,17 @@ def main() -> int:
         return sess.run(None, {"image": y[None, None]})
 
     ours_e2e, _ = median_ms(end_to_end, args.runs)
+    ref_ms = None
+    if args.reference:
+        ref = session(Path(args.reference), args.threads)
+        ref_spec = PreprocessSpec.from_json(ref.get_modelmeta().custom_metadata_map["preprocess"])
+        xr = pad_to_stride(normalise(scan, bits_stored=16, spec=ref_spec), stride=ref_spec.stride)
+        # alternate, so that a busy spell of the shared machine hits both
+        ours_r, ref_r = [], []
+        for _ in range(3):
+            ours_r.append(median_ms(lambda: sess.run(None, {"image": x}), args.runs)[0])
+            ref_r.append(median_ms(lambda: ref.run(None, {"image": xr[None, None]}), args.runs)[0])
+        ours, ref_ms = statistics.median(ours_r), statistics.median(ref_r)
     with tempfile.TemporaryDirectory() as tmp:
         ssd_path = Path(tmp) / "ssdlite.onnx"
         export_ssdlite(ssd_path, args.size)
@@ -106,6 +123,15 @@ def main() -> int:
         "ssdlite320_mobilenet_v3_large_median_ms": round(base, 2),
         "ssdlite_p90_ms": round(base_p90, 2),
         "ratio_ssdlite_over_ours": round(base / ours, 2),
+        **(
+            {
+                "reference": Path(args.reference).name,
+                "reference_median_ms": round(ref_ms, 2),
+                "ratio_ours_over_reference": round(ours / ref_ms, 2),
+            }
+            if ref_ms is not None and args.reference
+            else {}
+        ),
         "onnxruntime": ort.__version__,
         "cpu": platform.processor() or platform.machine(),
     }
@@ -114,6 +140,11 @@ def main() -> int:
         f"{ours_e2e:.2f}) | ssdlite320_mobilenet_v3_large: median {base:.2f} ms "
         f"(p90 {base_p90:.2f}) | ratio ssdlite/ours {base / ours:.2f}x | {args.threads} threads"
     )
+    if ref_ms is not None:
+        print(
+            f"reference {Path(args.reference).name}: median {ref_ms:.2f} ms | ratio ours/reference "
+            f"{ours / ref_ms:.2f}x (alternating rounds)"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     return 0

@@ -8,7 +8,9 @@ the ratio holds on a shared machine even when the absolute figures move.
    the window path the loader uses (``augment_crop``), CPU ms per sample;
 2. one training step (forward, focal + box loss, backward, AdamW) of the configured BSNet on a
    batch of 256 x 256 crops, torch threads as given: NCHW against channels-last (what
-   ``backscatter train`` uses), median seconds per step.
+   ``backscatter train`` uses), median seconds per step;
+3. with ``data.stream`` in the config (scenes rendered while training): CPU ms to render one
+   scene, per crop (a scene serves ``crops_per_scene`` crops), and the data's share of a step.
 
     .venv/bin/python bench/train_speed.py [--config configs/train/stage5.yaml] [--batch 8]
 """
@@ -92,7 +94,7 @@ def main() -> None:
         image, boxes, labels = data[i % len(data)]
         items.append(augment_crop(image, boxes, labels, none, rng=rng, cfg=cfg.augment,
                                   size=size, focus=focus))  # fmt: skip
-    batch = collate(items, num_classes=len(cfg.classes))
+    batch = collate(items, num_classes=len(cfg.classes), stride=cfg.model.out_stride)
     nets = {}
     for name, fmt in (("NCHW", torch.contiguous_format), ("channels-last", torch.channels_last)):
         torch.manual_seed(0)
@@ -104,7 +106,7 @@ def main() -> None:
         t0 = time.perf_counter()
         heat, dist = net(batch["image"].contiguous(memory_format=fmt))
         loss = focal_loss(heat, batch["heat"], batch["ignore"]) + box_loss(
-            dist, batch["box"], batch["box_weight"]
+            dist, batch["box"], batch["box_weight"], stride=cfg.model.out_stride
         )
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -124,6 +126,23 @@ def main() -> None:
     print(f"  ratio NCHW / channels-last: {smed['NCHW'] / smed['channels-last']:.2f}x")
     data_ms = med["window"] * args.batch
     print(f"  data per step (window path, {args.batch} samples): {data_ms / 1000:.3f} s CPU")
+    stream = cfg.data.stream
+    if stream.scenes_per_epoch:
+        from backscatter.synth.dataset import scene_seed
+        from backscatter.training.stream import render_training_scene
+
+        t0 = time.process_time()
+        for i in range(args.scans):
+            render_training_scene(scene_seed(cfg.seed, 10**6 + i), stream)
+        render_ms = (time.process_time() - t0) / args.scans * 1000
+        per_crop = render_ms / stream.crops_per_scene
+        data_ms += per_crop * args.batch
+        best = min(smed.values()) * 1000
+        print(
+            f"scenes rendered while training: {render_ms:.1f} ms CPU per scene, "
+            f"{per_crop:.1f} per crop ({stream.crops_per_scene} crops a scene); data (render + "
+            f"augment) {data_ms / 1000:.3f} s = {data_ms / (data_ms + best):.0%} of a step"
+        )
 
 
 if __name__ == "__main__":
