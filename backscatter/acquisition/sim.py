@@ -4,7 +4,8 @@ Query parameters (all optional): ``seed`` (int, 0), ``count`` (scans to produce,
 closed), ``size`` (``ROWSxCOLS``, 512x512), ``family`` (door, tyre, wall, luggage, crate; random
 when absent), ``clean_fraction`` (0.2), ``line_rate`` (lines per second, the profile's when
 absent), ``realtime`` (1: pace the lines at the line rate, as a device does; 0: as fast as
-possible, for batch work).
+possible, for batch work), ``domain`` (1: each scan's device drawn by domain randomisation,
+docs/physics.md section 4a: another energy, dose, gain, offset, bits stored... per scan; 0).
 
 Each scan is built and then delivered line by line: ``on_lines(partial, lines_done, total)`` is
 called as lines arrive (a viewer shows the raster building up), then the whole Scan is yielded.
@@ -44,7 +45,16 @@ class SimSource:
                 uri, f"unknown sim profile {self.profile!r} (known: {', '.join(PROFILES)})"
             )
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        known = {"seed", "count", "size", "family", "clean_fraction", "line_rate", "realtime"}
+        known = {
+            "seed",
+            "count",
+            "size",
+            "family",
+            "clean_fraction",
+            "line_rate",
+            "realtime",
+            "domain",
+        }
         unknown = sorted(set(query) - known)
         if unknown:
             raise ScanAccessError(uri, f"unknown parameter(s) {unknown} (known: {sorted(known)})")
@@ -71,6 +81,7 @@ class SimSource:
         if not self.line_rate > 0:
             raise ScanAccessError(uri, f"line_rate: expected > 0 lines/s, got {self.line_rate}")
         self.realtime = query.get("realtime", "1").lower() not in ("0", "false", "no", "off")
+        self.domain = query.get("domain", "0").lower() not in ("0", "false", "no", "off")
         self._closed = False
 
     def _int(self, query: dict[str, str], name: str, default: int) -> int:
@@ -93,6 +104,7 @@ class SimSource:
         """The ``index``-th scan of this URI (no streaming, no pacing)."""
         from backscatter.synth.dataset import scene_seed
         from backscatter.synth.device import simulate_scan
+        from backscatter.synth.domain import DomainRanges
 
         seed = scene_seed(self.seed, index)
         clean = bool(np.random.default_rng(seed).random() < self.clean_fraction)
@@ -103,6 +115,7 @@ class SimSource:
             family=self.family,
             clean=clean,
             source_uri=self.uri,
+            domain=DomainRanges() if self.domain else None,
         )
 
     def __iter__(self) -> Iterator[Scan]:

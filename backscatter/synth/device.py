@@ -15,6 +15,7 @@ import numpy as np
 
 from backscatter.detections import Detections
 from backscatter.scan import AcquisitionMetadata, Scan
+from backscatter.synth.domain import DomainRanges
 from backscatter.synth.physics import get_profile
 from backscatter.synth.render import Annotation, SceneResult, render_scene
 
@@ -79,6 +80,7 @@ def scan_from_result(result: SceneResult, *, source_uri: str = "") -> Scan:
             "scene_family": result.family,
             "seed": int(result.seed),
             "line_rate_hz": prof.line_rate_hz,
+            **({"domain": result.params["domain"]} if "domain" in result.params else {}),
         },
     )
 
@@ -91,7 +93,11 @@ def simulate_scan(
     family: str | None = None,
     clean: bool = False,
     source_uri: str = "",
+    domain: DomainRanges | None = None,
 ) -> Scan:
-    """Render one scene and return it as a Scan (deterministic in ``seed``)."""
-    result = render_scene(seed, profile=profile, size=size, family=family, clean=clean)
+    """Render one scene and return it as a Scan (deterministic in ``seed``); ``domain`` draws
+    the device per scene (:mod:`backscatter.synth.domain`)."""
+    result = render_scene(
+        seed, profile=profile, size=size, family=family, clean=clean, domain=domain
+    )
     return scan_from_result(result, source_uri=source_uri)

@@ -106,3 +106,20 @@ def test_count_zero_streams_until_closed() -> None:
 def test_bad_uris_name_the_problem(uri: str, match: str) -> None:
     with pytest.raises(ScanAccessError, match=match):
         open_source(uri)
+
+
+def test_sim_source_with_domain_draws_a_device_per_scan() -> None:
+    from backscatter.acquisition.sources import open_source
+
+    plain = list(open_source("sim://handheld?seed=4&count=3&size=96x96&realtime=0"))
+    src = open_source("sim://handheld?seed=4&count=3&size=96x96&realtime=0&domain=1")
+    try:
+        rand = list(src)
+    finally:
+        src.close()
+    assert all("domain" not in s.extras for s in plain)
+    draws = [s.extras["domain"] for s in rand]
+    assert len({d["counts_per_signal"] for d in draws}) == 3
+    assert all(s.bits_stored == d["bits_stored"] for s, d in zip(rand, draws, strict=True))
+    # the same scenes: same families and threats, another device
+    assert [s.extras["scene_family"] for s in plain] == [s.extras["scene_family"] for s in rand]
