@@ -109,7 +109,7 @@ def test_dicom_uri_source_yields_scans(tmp_path: Path) -> None:
     source = open_source(f"dicom://127.0.0.1:0?ae=GATE&out={tmp_path / 'in'}")
     try:
         port = source.port  # type: ignore[attr-defined]
-        assoc = associate(port, [DICOS_DX_PROCESSING])
+        assoc = associate(port, [DICOS_DX_PROCESSING], called="GATE")
         assert assoc.is_established
         for p in paths:
             assert assoc.send_c_store(pydicom.dcmread(p)).Status == 0
