@@ -92,7 +92,7 @@ class _Walker:
             else:
                 vr = bytes(self.data[off + 4 : off + 6])
                 if vr not in _VRS:
-                    raise ValueError(f"element {_tag(tag)} at byte {off} has no VR ({vr!r})")
+                    raise ValueError(f"element {_tag(tag)} has no VR ({vr!r}): not explicit VR")
                 if vr not in _LONG_VRS:
                     length, head = self.u16(off + 6), 8
                 elif bytes(self.data[off + 6 : off + 8]) == b"\0\0":
@@ -106,9 +106,7 @@ class _Walker:
                 off = self.items(body, end, depth + 1, encapsulated=vr in (b"OB", b"OW"))
                 continue
             if body + length > end:
-                raise ValueError(
-                    f"element {_tag(tag)} at byte {off} claims {length} bytes, {end - body} left"
-                )
+                raise ValueError(f"element {_tag(tag)} claims {length} bytes, {end - body} left")
             off = body + length
         if until is not None:
             raise ValueError(f"no delimiter {_tag(until)} before byte {end}")

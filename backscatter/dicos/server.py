@@ -595,6 +595,9 @@ class DicosServer(AssociationEvents):
         except READ_ERRORS as exc:
             self._unreadable(job, str(getattr(exc, "reason", exc)))
             return
+        except Exception as exc:  # a header that breaks a reader's checks: unreadable too
+            self._unreadable(job, f"{type(exc).__name__}: {exc}")
+            return
         detections = None
         tdr_path = None
         if cfg.detect is not None:
