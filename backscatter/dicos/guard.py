@@ -350,6 +350,8 @@ class GuardedServer(ThreadedAssociationServer):
 
     daemon_threads = True
     block_on_close = False
+    #: listen backlog: a burst of connections waits in the kernel, not in SYN retries
+    request_queue_size = 128
 
     def __init__(
         self,
