@@ -92,6 +92,7 @@ class AssociationEvents:
                 "association from %s rejected (%d associations already open)", peer(assoc), limit
             )
             assoc.acse.send_reject(*REJECT_LIMIT)
+            assoc.kill()  # as pynetdicom does: let the DUL send the A-ASSOCIATE-RJ first
             return
         if guard is not None:
             guard.holding = True
