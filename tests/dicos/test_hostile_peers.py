@@ -488,3 +488,33 @@ def test_explicit_bytes_on_an_implicit_context_are_refused(server: DicosServer) 
         assoc.release()
     assert status.Status == 0xC000
     assert list(server.out_dir.iterdir()) == []
+
+
+def test_compressed_pixels_past_the_cap_get_an_aborted_tdr(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The cap holds on decoded pixels too: 400 x 400 uint16 RLE (a few KB on the wire, 320 KB
+    decoded) against a 100 KB cap is stored as sent, never decoded, and its TDR says ABORT."""
+    import numpy as np
+    from pydicom.uid import RLELossless
+
+    from backscatter.scan import Scan
+
+    flat = Scan(pixels=np.full((400, 400), 100, np.uint16), bits_stored=12, scan_id="flat")
+    write_dx(flat, tmp_path / "flat.dcm")
+    ds = pydicom.dcmread(tmp_path / "flat.dcm")
+    ds.compress(RLELossless)
+    data = encoded(ds)
+    assert len(data) < 100_000
+    cfg = _config(tmp_path, max_dataset_bytes=100_000)
+    with DicosServer(cfg) as srv:
+        assoc = associate(srv.port, [DICOS_DX_PROCESSING], syntax=RLELossless)
+        try:
+            status = raw_c_store(assoc, data, DICOS_DX_PROCESSING, str(ds.SOPInstanceUID))
+        finally:
+            assoc.release()
+        assert status.Status == 0
+        assert srv.wait_idle(30)
+        tdr = read_tdr(srv.out_dir / f"DX_{ds.SOPInstanceUID}.tdr.dcm")
+    assert tdr.extras["abort_flag"] == "ABORT"
+    _wait_log(caplog, "analysis aborted")
