@@ -146,17 +146,19 @@ def test_tls_idle_connection_does_not_freeze_the_server(
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_ctx.load_cert_chain(cert, key)
     client_ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(cert))
-    srv = DicosServer(_config(tmp_path, ssl_context=server_ctx)).start()
+    slow = Timeouts(handshake_s=4.0, pdu_s=1.5, idle_s=3.0, dimse_s=3.0)
+    srv = DicosServer(_config(tmp_path, ssl_context=server_ctx, timeouts=slow)).start()
     try:
         idle = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(3)]
         started = time.monotonic()
         assert _store_one(srv.port, tmp_path, 1, tls_args=(client_ctx, "localhost")) == 0
-        assert time.monotonic() - started < 1.0  # served while three bare TCP peers wait
+        assert time.monotonic() - started < 3.0  # served while three bare TCP peers wait
+        assert not any("TLS handshake" in line for line in _lines(caplog))  # still waiting
         for sock in idle:
-            closed, _ = _closed_by_server(sock, T.handshake_s + 2)
+            closed, _ = _closed_by_server(sock, slow.handshake_s + 2)
             assert closed
             port = sock.getsockname()[1]
-            _wait_log(caplog, f"127.0.0.1:{port}", "TLS handshake time-out (1.5 s)")
+            _wait_log(caplog, f"127.0.0.1:{port}", "TLS handshake time-out (4 s)")
             sock.close()
         held = socket.create_connection(("127.0.0.1", srv.port))
     finally:
@@ -169,23 +171,26 @@ def test_tls_idle_connection_does_not_freeze_the_server(
 
 # -- 2. stalled partial PDUs, garbage -------------------------------------------------------
 def test_half_requests_do_not_hold_association_slots(
-    server: DicosServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Twice the association limit of connections each send half an A-ASSOCIATE-RQ: a good
     peer still gets in at once, and each stalled one is closed and logged by its address."""
+    slow = Timeouts(handshake_s=4.0, pdu_s=4.0, idle_s=3.0, dimse_s=3.0)
     rq = associate_rq_bytes()
     stalled = []
-    for _ in range(8):  # limit is 4
-        sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
-        sock.sendall(rq[:20])
-        stalled.append(sock)
-    time.sleep(0.2)
-    assert _store_one(server.port, tmp_path, 2) == 0
-    for sock in stalled:
-        closed, _ = _closed_by_server(sock, T.handshake_s + 2)
-        assert closed
-        _wait_log(caplog, f"127.0.0.1:{sock.getsockname()[1]}", "handshake time-out (1.5 s)")
-        sock.close()
+    with DicosServer(_config(tmp_path, timeouts=slow)) as server:
+        for _ in range(8):  # limit is 4
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            sock.sendall(rq[:20])
+            stalled.append(sock)
+        time.sleep(0.2)
+        assert _store_one(server.port, tmp_path, 2) == 0
+        assert not any("time-out" in line for line in _lines(caplog))  # they still wait
+        for sock in stalled:
+            closed, _ = _closed_by_server(sock, slow.handshake_s + 2)
+            assert closed
+            _wait_log(caplog, f"127.0.0.1:{sock.getsockname()[1]}", "handshake time-out (4 s)")
+            sock.close()
     assert not any("already open" in line for line in _lines(caplog))
 
 
