@@ -162,6 +162,8 @@ def _dicom_from_loaded(loaded: LoadedFile, *, policy: ReadPolicy) -> Scan:
         extras["bits_stored_declared"] = bits
         bits = full_bits
     ts = str(ds.file_meta.get("TransferSyntaxUID", ""))
+    from backscatter.dicos.content import identity_of
+
     extras.update(
         {
             "transfer_syntax_uid": ts,
@@ -174,6 +176,7 @@ def _dicom_from_loaded(loaded: LoadedFile, *, policy: ReadPolicy) -> Scan:
             "sop_instance_uid": _str(ds, "SOPInstanceUID"),
             "study_instance_uid": _str(ds, "StudyInstanceUID"),
             "series_instance_uid": _str(ds, "SeriesInstanceUID"),
+            "identity": identity_of(ds),  # the patient/study elements a TDR copies
         }
     )
     scan_id = _str(ds, "SOPInstanceUID") or loaded.stable_id

@@ -30,7 +30,25 @@ MANUFACTURER = "backscatter"
 MODEL_NAME = "backscatter pipeline"
 DICOS_VERSION = "V03"
 IMPLEMENTATION_CLASS_UID = UID_PREFIX + "20261128.1"
-IMPLEMENTATION_VERSION = f"BACKSCATTER_{__version__}"[:16]
+#: (0002,0013) is at most 16 characters: "BSCATTER_" + the version, checked, never cut
+IMPLEMENTATION_VERSION = f"BSCATTER_{__version__}"
+if len(IMPLEMENTATION_VERSION) > 16:
+    raise ImportError(f"Implementation Version Name {IMPLEMENTATION_VERSION!r}: over 16 chars")
+
+#: the OOI (patient) and study elements a TDR copies from the image it reports on
+IDENTITY_KEYWORDS = (
+    "PatientName",
+    "PatientID",
+    "IssuerOfPatientID",
+    "TypeOfPatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "StudyID",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+)
 
 
 class DicosWriteError(ValueError):
@@ -224,3 +242,31 @@ def object_type(sop_class_uid: str | None) -> str:
     if sop_class_uid in DICOS_CLASSES:
         return DICOS_CLASSES[sop_class_uid]
     return "DICOM"
+
+
+def identity_of(ds: Dataset) -> dict[str, str]:
+    """The image's OOI (patient) and study identity as ``{keyword: text}`` (present ones only),
+    for the TDR writers to copy; values as stored (no VR check: peers' files vary)."""
+    out: dict[str, str] = {}
+    for keyword in IDENTITY_KEYWORDS:
+        tag = tag_for_keyword(keyword)
+        if tag is None or tag not in ds:
+            continue
+        value = ds.get_item(tag).value
+        if isinstance(value, bytes):
+            value = value.decode("latin-1")
+        text = str(value if value is not None else "").rstrip("\x00 ")
+        if text:
+            out[keyword] = text
+    return out
+
+
+def set_identity(ds: Dataset, identity: dict[str, str]) -> None:
+    """Write ``identity`` (from :func:`identity_of`) into ``ds`` verbatim."""
+    from pydicom.datadict import dictionary_VR
+
+    for keyword, text in identity.items():
+        tag = tag_for_keyword(keyword)
+        if tag is None or keyword not in IDENTITY_KEYWORDS:
+            continue
+        ds[tag] = DataElement(tag, dictionary_VR(tag), text, validation_mode=config.IGNORE)

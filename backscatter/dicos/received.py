@@ -9,6 +9,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -79,20 +80,32 @@ def _fallback_scan(path: Path) -> Scan:
     )
 
 
-def read_received(path: Path, *, image: ImageRef, study: str | None, series: str | None) -> Scan:
-    """The stored image as a Scan, its UIDs recorded in ``extras`` for the TDR writer."""
+def read_received(
+    path: Path,
+    *,
+    image: ImageRef,
+    study: str | None,
+    series: str | None,
+    identity: dict[str, str] | None = None,
+    policy: Any = None,
+) -> Scan:
+    """The stored image as a Scan, its UIDs and its patient/study ``identity`` (from
+    :func:`~backscatter.dicos.content.identity_of`) recorded in ``extras`` for the TDR writer.
+    ``policy`` (a ReadPolicy) caps the decoded pixel buffer and the file read."""
     try:
         from backscatter.acquisition.open import open_scan
     except ImportError:  # the readers are a separate part; keep serving without them
         scan = _fallback_scan(path)
     else:
-        scan = open_scan(path)
+        scan = open_scan(path) if policy is None else open_scan(path, policy=policy)
     extras = dict(scan.extras)
     extras["sop_instance_uid"] = image.sop_instance_uid
     if study:
         extras["study_instance_uid"] = study
     if series:
         extras["series_instance_uid"] = series
+    if identity is not None:
+        extras["identity"] = dict(identity)
     return replace(scan, extras=extras)
 
 
@@ -102,6 +115,9 @@ def forward(target: ForwardTarget, files: list[Path], *, ae_title: str) -> None:
     from pynetdicom import AE
 
     ae = AE(ae_title=ae_title)
+    ae.connection_timeout = 10
+    ae.acse_timeout = 30
+    ae.dimse_timeout = ae.network_timeout = 120
     datasets = []
     for f in files:
         with warnings.catch_warnings():

@@ -25,6 +25,7 @@ from backscatter import __version__
 from backscatter.detections import Detections
 from backscatter.dicos.content import (
     DICOS_VERSION,
+    IDENTITY_KEYWORDS,
     MANUFACTURER,
     DicosWriteError,
     ImageRef,
@@ -35,6 +36,7 @@ from backscatter.dicos.content import (
     lo,
     save_atomic,
     scan_uids,
+    set_identity,
     set_uid,
 )
 from backscatter.dicos.enum import (
@@ -52,6 +54,8 @@ from backscatter.scan import Scan
 __all__ = [
     "TDR",
     "read_tdr",
+    "abort_reason_for",
+    "write_aborted_tdr",
     "write_ground_truth_tdr",
     "write_machine_tdr",
     "write_operator_tdr",
@@ -167,12 +171,14 @@ def _scan_tdr(
     decision_time: datetime | None,
     processing_time_ms: float | None,
     with_probability: bool,
+    sop_instance_uid: str | None = None,
+    abort_reason: str | None = None,
 ) -> str:
     _check(detections, scan, path)
     created = datetime.now(UTC)
     uids = scan_uids(scan)
     ref = image or image_ref(scan)
-    uid = new_uid()
+    uid = sop_instance_uid or new_uid()
     ds = base_dataset(
         sop_class_uid=DICOS_TDR,
         sop_instance_uid=uid,
@@ -206,8 +212,33 @@ def _scan_tdr(
         algorithm=algorithm,
         processing_time_ms=processing_time_ms,
     )
+    _identify(ds, scan, ref)
+    if abort_reason is not None:
+        ds.AbortFlag = "ABORT"
+        ds.AbortReason = abort_reason
+        ds.AlarmDecision = str(AlarmDecision.UNKNOWN)
     save_atomic(ds, path)
     return uid
+
+
+def _identify(ds: Dataset, scan: Scan, ref: ImageRef) -> None:
+    """The image's identity: its patient (OOI) and study elements when the scan came from a
+    DICOS/DICOM file (``extras["identity"]``), and a reference to the image itself at the top
+    level, so a TDR without PTOs (CLEAR) still names what it reports on."""
+    identity = scan.extras.get("identity")
+    if isinstance(identity, dict):  # exactly the image's: what it leaves out stays empty
+        set_identity(ds, {k: str(identity.get(k, "")) for k in IDENTITY_KEYWORDS})
+    referenced = Dataset()
+    set_uid(referenced, "ReferencedSOPClassUID", ref.sop_class_uid)
+    set_uid(referenced, "ReferencedSOPInstanceUID", ref.sop_instance_uid)
+    ds.ReferencedInstanceSequence = DicomSequence([referenced])
+
+
+def machine_tdr_uid(ref: ImageRef, algorithm: Sequence[str]) -> str:
+    """The machine TDR's SOP Instance UID: derived from the image and the model release, so a
+    re-sent (or re-screened) image's TDR replaces the first, here and in an archive, while
+    another model's TDR of the same image is a separate object."""
+    return derived_uid(ref.sop_class_uid, ref.sop_instance_uid, "tdr", "MACHINE", *algorithm)
 
 
 def write_machine_tdr(
@@ -232,17 +263,68 @@ def write_machine_tdr(
     """
     if not 0.0 <= alarm_threshold <= 1.0:
         raise DicosWriteError(path, f"alarm_threshold: expected 0..1, got {alarm_threshold}")
+    algorithm = (model_id, model_version, model_sha256)
     return _scan_tdr(
         scan,
         detections,
         path,
         tdr_type=TDRType.MACHINE,
         threshold=alarm_threshold,
-        algorithm=(model_id, model_version, model_sha256),
+        algorithm=algorithm,
         image=image,
         decision_time=decision_time,
         processing_time_ms=processing_time_ms,
         with_probability=True,
+        sop_instance_uid=machine_tdr_uid(image or image_ref(scan), algorithm),
+    )
+
+
+def abort_reason_for(reason: str) -> str:
+    """DICOS AbortReason (4010,1021) for a read failure: INCOMPLETE_SCAN when the image was
+    cut short, else UNKNOWN."""
+    return "INCOMPLETE_SCAN" if "truncated" in reason.lower() else "UNKNOWN"
+
+
+def write_aborted_tdr(
+    path: str | os.PathLike[str],
+    *,
+    image: ImageRef,
+    abort_reason: str,
+    study: str | None,
+    identity: dict[str, str] | None,
+    model_id: str,
+    model_version: str = "",
+    model_sha256: str = "",
+) -> str:
+    """A MACHINE TDR for an image the detector could not analyse: AbortFlag ABORT, the given
+    AbortReason, AlarmDecision UNKNOWN, no PTOs; it carries the image's identity and references
+    it. Returns the TDR's SOP Instance UID (the one :func:`write_machine_tdr` would use)."""
+    extras: dict[str, object] = {"sop_instance_uid": image.sop_instance_uid}
+    if study:
+        extras["study_instance_uid"] = study
+    if identity is not None:
+        extras["identity"] = dict(identity)
+    stand_in = Scan(
+        pixels=np.zeros((1, 1), np.uint8),
+        bits_stored=8,
+        scan_id=image.sop_instance_uid,
+        sop_class_uid=image.sop_class_uid,
+        extras=extras,
+    )
+    algorithm = (model_id, model_version, model_sha256)
+    return _scan_tdr(
+        stand_in,
+        Detections.empty(),
+        path,
+        tdr_type=TDRType.MACHINE,
+        threshold=1.0,
+        algorithm=algorithm,
+        image=image,
+        decision_time=None,
+        processing_time_ms=None,
+        with_probability=True,
+        sop_instance_uid=machine_tdr_uid(image, algorithm),
+        abort_reason=abort_reason,
     )
 
 

@@ -69,9 +69,10 @@ class TDR:
 
     @property
     def image_refs(self) -> list[ImageRef]:
-        """Every referenced image, first-seen order, without repeats."""
+        """Every referenced image (the PTOs', then the TDR's own reference), first-seen order,
+        without repeats."""
         seen: dict[ImageRef, None] = {}
-        for refs in self.references:
+        for refs in (*self.references, self.extras.get("image_refs", ())):
             for r in refs:
                 seen.setdefault(r, None)
         return list(seen)
@@ -306,6 +307,18 @@ def _parse(
         for r in ds.get("ReferencedTDRInstanceSequence", [])
         if "ReferencedSOPInstanceUID" in r
     ]
+    top_refs = tuple(
+        ImageRef(
+            str(r.get("ReferencedSOPClassUID", "")), str(r.get("ReferencedSOPInstanceUID", ""))
+        )
+        for r in ds.get("ReferencedInstanceSequence", [])
+        if "ReferencedSOPInstanceUID" in r
+    )
+    extras: dict[str, Any] = {"abort_flag": str(ds.get("AbortFlag", "") or "SUCCESS")}
+    if top_refs:
+        extras["image_refs"] = top_refs
+    if ds.get("AbortReason"):
+        extras["abort_reason"] = str(ds.AbortReason)
     algorithm = ds.get("ThreatDetectionAlgorithmAndVersion", [])
     algorithm = [algorithm] if isinstance(algorithm, str) else list(algorithm)
     return TDR(
@@ -324,4 +337,5 @@ def _parse(
         referenced_pto_ids=tuple(ref_ptos),
         referenced_tdr_uids=tuple(tdr_refs),
         operator_id=operator_id,
+        extras=extras,
     )

@@ -17,12 +17,20 @@ from pynetdicom.pdu import P_DATA_TF
 EXPLICIT = "1.2.840.10008.1.2.1"
 
 
-def associate(port: int, contexts: list[str], *, ae_title: str = "TESTSCU", **kw: Any) -> Any:
+def associate(
+    port: int,
+    contexts: list[str],
+    *,
+    ae_title: str = "TESTSCU",
+    called: str = "BACKSCATTER",
+    syntax: str = EXPLICIT,
+    **kw: Any,
+) -> Any:
     ae = AE(ae_title=ae_title)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 10
     for uid in contexts:
-        ae.add_requested_context(uid, EXPLICIT)
-    return ae.associate("127.0.0.1", port, ae_title="BACKSCATTER", **kw)
+        ae.add_requested_context(uid, syntax)
+    return ae.associate("127.0.0.1", port, ae_title=called, **kw)
 
 
 def _request(sop_class: str, instance_uid: str, payload: bytes) -> C_STORE:

@@ -11,7 +11,7 @@ import pytest
 from backscatter.classes import THREAT_CLASSES
 from backscatter.cli.main import main
 from backscatter.detections import Detections
-from backscatter.dicos import write_dx, write_ground_truth_tdr, write_machine_tdr
+from backscatter.dicos import scan_uids, write_dx, write_ground_truth_tdr, write_machine_tdr
 from backscatter.dicos.tdr import write_operator_tdr
 from backscatter.training.data import CocoDetection
 
@@ -94,7 +94,9 @@ def test_bad_tdrs_are_named_and_the_rest_still_written(
     lines = [ln for ln in err.splitlines() if ": error: " in ln]
     assert len(lines) == 2
     assert any("C_gt.dcs" in ln for ln in lines)
-    assert any("stray_gt.dcs" in ln and "no image among the inputs" in ln for ln in lines)
+    # an empty TDR references its image at the top level: the error names that image
+    stray_ref = f"references image {scan_uids(stray).instance}, which is not among the inputs"
+    assert any("stray_gt.dcs" in ln and stray_ref in ln for ln in lines)
     assert any("C_gt.dcs" in ln and "truncated" in ln for ln in lines)
     names = {Path(im["file_name"]).name for im in json.loads(out.read_text())["images"]}
     assert names == {"A.dcs", "B.dcs"}

@@ -158,3 +158,66 @@ def test_malformed_sample_bytes_are_stored_as_sent(server: DicosServer, samples:
     assert original.pixels.dtype == np.uint64
     np.testing.assert_array_equal(open_scan(got).pixels, original.pixels)
     assert got.with_name(got.name.replace(".dcm", ".tdr.dcm")).exists()
+
+
+def test_storescu_without_r_is_told_the_fix(
+    server: DicosServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """storescu's default proposals hold no DICOS class: one line says how many classes were
+    offered, which DICOS classes we take and the fix, instead of a wall of refused UIDs."""
+    import re
+
+    write_dx(make_scan(1), tmp_path / "dx.dcm")
+    res = subprocess.run(
+        [need("storescu"), "-aec", "BACKSCATTER", "127.0.0.1", str(server.port)]
+        + [str(tmp_path / "dx.dcm")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode != 0  # storescu has no context for the DICOS DX class
+    lines = [r.getMessage() for r in caplog.records if "SOP classes offered" in r.getMessage()]
+    assert len(lines) == 1, lines
+    line = lines[0]
+    offered = int(re.search(r"(\d+) SOP classes offered", line).group(1))  # type: ignore[union-attr]
+    assert offered > 20
+    assert "DICOS classes accepted here: CT, DX, TDR, AIT2D, AIT3D, QR" in line
+    assert "storescu -R" in line and "storescu -xf CONFIG Backscatter" in line
+    assert line.count("1.2.840.10008.") <= 3  # not the wall of UIDs
+
+
+def test_storescu_r_stores_dicos_dx(server: DicosServer, tmp_path: Path) -> None:
+    """The README's command: storescu -R proposes the file's own (DICOS) class."""
+    uid = write_dx(make_scan(2), tmp_path / "dx.dcm")
+    res = subprocess.run(
+        [need("storescu"), "-aec", "BACKSCATTER", "-R", "127.0.0.1", str(server.port)]
+        + [str(tmp_path / "dx.dcm")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 0, res.stderr
+    assert server.wait_idle(30)
+    assert (server.out_dir / stored_name(DICOS_DX_PROCESSING, uid)).is_file()
+
+
+def test_storescu_mangled_uint64_sample_gets_an_aborted_tdr(
+    server: DicosServer, samples: Path, tmp_path: Path
+) -> None:
+    """storescu re-encodes the V02A uint64 DX and loses its pixels: acknowledged, but the TDR
+    says the analysis was aborted (before: Success, no TDR, no forward)."""
+    source = samples / "V02A_Data/V02A_NewDataTypes/DX/DX_unsigned64.dcs"
+    cfg = write_storescu_config(tmp_path / "storescu.cfg")
+    res = subprocess.run(
+        [need("storescu"), "-aec", "BACKSCATTER", "-xf", str(cfg), PROFILE, "127.0.0.1"]
+        + [str(server.port), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 0, res.stderr
+    assert server.wait_idle(30)
+    sop_class, uid = _meta(source)
+    tdr = read_tdr(server.out_dir / stored_name(sop_class, uid).replace(".dcm", ".tdr.dcm"))
+    assert (tdr.extras["abort_flag"], tdr.extras["abort_reason"]) == ("ABORT", "INCOMPLETE_SCAN")
+    assert tdr.image_refs == [ImageRef(sop_class, uid)]

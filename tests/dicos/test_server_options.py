@@ -109,7 +109,7 @@ def test_dicom_uri_source_yields_scans(tmp_path: Path) -> None:
     source = open_source(f"dicom://127.0.0.1:0?ae=GATE&out={tmp_path / 'in'}")
     try:
         port = source.port  # type: ignore[attr-defined]
-        assoc = associate(port, [DICOS_DX_PROCESSING])
+        assoc = associate(port, [DICOS_DX_PROCESSING], called="GATE")
         assert assoc.is_established
         for p in paths:
             assert assoc.send_c_store(pydicom.dcmread(p)).Status == 0
@@ -244,3 +244,133 @@ def test_port_in_use_is_one_clear_error(tmp_path: Path) -> None:
     assert res.returncode == 2
     assert res.stderr.strip().splitlines()[-1].startswith("backscatter serve: error:")
     assert "Traceback" not in res.stderr
+
+
+def test_serve_help_documents_timeouts_and_defaults() -> None:
+    res = subprocess.run(
+        [sys.executable, "-m", "backscatter", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 0
+    text = " ".join(res.stdout.split())
+    for option in ("--handshake-timeout", "--pdu-timeout", "--idle-timeout", "--dimse-timeout"):
+        assert option in text
+    assert "TLS handshake included" in text
+    assert "default 127.0.0.1" in text
+    assert "--tls-ca" in text and "--accept-any-called-ae" in text and "--status" in text
+    assert "storescu -aec BACKSCATTER -R" in text
+
+
+def test_all_interfaces_without_allow_warns(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backscatter", "serve", "--host", "0.0.0.0", "--port", "0"]
+        + ["--out", str(tmp_path / "in"), "--no-detect"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stderr is not None
+    seen = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any("all interfaces" in s for s in seen):
+        seen.append(proc.stderr.readline())
+    code, _ = _stop_cli(proc)
+    assert any("listening on all interfaces with no --allow list" in s for s in seen), seen
+
+
+@pytest.mark.parametrize(
+    ("called", "accept_any", "ok"), [("OTHER", False, False), ("OTHER", True, True)]
+)
+def test_called_ae_title_is_checked(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, called: str, accept_any: bool, ok: bool
+) -> None:
+    cfg = ServerConfig(out_dir=tmp_path / "in", port=0, accept_any_called_ae=accept_any)
+    with DicosServer(cfg) as srv:
+        assoc = associate(srv.port, [VERIFICATION], called=called)
+        established = assoc.is_established
+        if established:
+            assoc.release()
+    assert established == ok
+    if not ok:
+        lines = [r.getMessage() for r in caplog.records if "rejected" in r.getMessage()]
+        assert len(lines) == 1 and "called AE title 'OTHER' is not ours ('BACKSCATTER'" in lines[0]
+
+
+def test_implementation_version_name_fits(tmp_path: Path) -> None:
+    from backscatter import __version__
+    from backscatter.dicos.content import IMPLEMENTATION_VERSION
+
+    assert len(IMPLEMENTATION_VERSION) <= 16
+    assert IMPLEMENTATION_VERSION.endswith(__version__)  # the whole version, not cut
+    write_dx(make_scan(40), tmp_path / "a.dcm")
+    with DicosServer(ServerConfig(out_dir=tmp_path / "in", port=0)) as srv:
+        assoc = associate(srv.port, [DICOS_DX_PROCESSING])
+        assert assoc.acceptor.implementation_version_name == IMPLEMENTATION_VERSION
+        assert assoc.send_c_store(pydicom.dcmread(tmp_path / "a.dcm")).Status == 0
+        assoc.release()
+    (stored,) = (tmp_path / "in").glob("DX_*.dcm")
+    assert pydicom.dcmread(stored).file_meta.ImplementationVersionName == IMPLEMENTATION_VERSION
+
+
+def _client_cert(d: Path, ca_cert: Path, ca_key: Path) -> tuple[Path, Path]:
+    openssl = shutil.which("openssl")
+    assert openssl is not None
+    key, csr, cert = d / "client.key", d / "client.csr", d / "client.pem"
+    subprocess.run(
+        [openssl, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        + ["-keyout", str(key), "-out", str(csr), "-subj", "/CN=scanner1"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [openssl, "x509", "-req", "-in", str(csr), "-CA", str(ca_cert), "-CAkey", str(ca_key)]
+        + ["-CAcreateserial", "-out", str(cert), "-days", "1"],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def test_tls_ca_requires_client_certificates(
+    tmp_path: Path, certificate: tuple[Path, Path]
+) -> None:
+    """``--tls-ca``: a client without a certificate from that CA is refused; one with it is
+    served (here the server's self-signed certificate doubles as the CA)."""
+    import argparse
+
+    from backscatter.cli.serve import _tls_context
+
+    cert, key = certificate
+    args = argparse.Namespace(tls_cert=str(cert), tls_key=str(key), tls_ca=str(cert))
+    server_ctx = _tls_context(args)
+    assert server_ctx.verify_mode == ssl.CERT_REQUIRED
+    client_cert, client_key = _client_cert(tmp_path, cert, key)
+    write_dx(make_scan(41), tmp_path / "a.dcm")
+    with DicosServer(ServerConfig(out_dir=tmp_path / "in", port=0, ssl_context=server_ctx)) as srv:
+        anonymous = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(cert))
+        refused = associate(srv.port, [VERIFICATION], tls_args=(anonymous, "localhost"))
+        assert not refused.is_established
+        known = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(cert))
+        known.load_cert_chain(client_cert, client_key)
+        assert _send(srv.port, [tmp_path / "a.dcm"], tls_args=(known, "localhost")) == [0]
+
+
+def test_storescu_config_option_writes_a_profile(tmp_path: Path) -> None:
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "backscatter",
+            "serve",
+            "--storescu-config",
+            str(tmp_path / "s.cfg"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 0
+    text = (tmp_path / "s.cfg").read_text()
+    assert DICOS_DX_PROCESSING in text and "[Backscatter]" in text
