@@ -8,7 +8,7 @@ the slabs it adds plus its full (unoccluded) mask. Lengths are drawn in cm and c
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +64,31 @@ def union(patches: list[Patch]) -> Patch:
     return Patch(cov, r0, c0)
 
 
+def pick_subtype(
+    rng: np.random.Generator,
+    cls: str,
+    weights: dict[str, float],
+    subtypes: Sequence[str] | None,
+) -> str:
+    """Draw one sub-type name of class ``cls`` by ``weights``, only among ``subtypes`` when given.
+
+    ValueError naming the first unknown name (or an empty selection)."""
+    if subtypes is None:
+        allowed = list(weights)
+    else:
+        chosen = [subtypes] if isinstance(subtypes, str) else list(subtypes)
+        for name in chosen:
+            if name not in weights:
+                raise ValueError(
+                    f"{cls} subtypes: expected names from {list(weights)}, got {name!r}"
+                )
+        allowed = [n for n in weights if n in chosen]
+        if not allowed:
+            raise ValueError(f"{cls} subtypes: expected at least one of {list(weights)}, got none")
+    p = np.array([weights[n] for n in allowed], np.float64)
+    return allowed[int(rng.choice(len(allowed), p=p / p.sum()))]
+
+
 def _grid_offsets(n: int, w: float, h: float, gap: float, rng: np.random.Generator) -> list:
     cols = 1 if n == 1 else int(rng.choice([1, 2])) if n == 2 else 2
     rows = int(np.ceil(n / cols))
@@ -75,11 +100,17 @@ def _grid_offsets(n: int, w: float, h: float, gap: float, rng: np.random.Generat
 
 
 def organic_package(
-    rng: np.random.Generator, *, center: tuple[float, float], ppc: float, depth_cm: float
+    rng: np.random.Generator,
+    *,
+    center: tuple[float, float],
+    ppc: float,
+    depth_cm: float,
+    subtypes: Sequence[str] | None = None,
 ) -> Threat:
     """Taped bricks (narcotics or explosives): pillow-shaped slabs under a wrap of tape."""
+    sub = pick_subtype(rng, "organic_package", _WEIGHTS["organic_package"], subtypes)
     material = str(rng.choice(["organic_compound", "explosive", "powder_low"], p=[0.5, 0.3, 0.2]))
-    n = int(rng.choice([1, 2, 3, 4], p=[0.45, 0.3, 0.1, 0.15]))
+    n = 1 if sub == "single_brick" else int(rng.choice([2, 3, 4], p=[0.55, 0.18, 0.27]))
     w, h = rng.uniform(16, 26), rng.uniform(10, 16)
     thick = rng.uniform(3.0, 6.0)
     gap = rng.uniform(0.3, 1.5)
@@ -98,15 +129,27 @@ def organic_package(
         layers.append(slab("plastic", (0.1 + 0.4 * tape) * p.cov, p, depth_cm))
         layers.append(slab(material, prof * thick, p, depth_cm + 0.2))
         patches.append(p)
-    params = {"material": material, "count": n, "size_cm": [w, h, thick], "angle_deg": angle}
+    params = {
+        "subtype": sub,
+        "material": material,
+        "count": n,
+        "size_cm": [w, h, thick],
+        "angle_deg": angle,
+    }
     return Threat(0, layers, union(patches), params)
 
 
 def currency(
-    rng: np.random.Generator, *, center: tuple[float, float], ppc: float, depth_cm: float
+    rng: np.random.Generator,
+    *,
+    center: tuple[float, float],
+    ppc: float,
+    depth_cm: float,
+    subtypes: Sequence[str] | None = None,
 ) -> Threat:
     """Banknote bundles (about 15.6 x 6.6 cm, 1-2 cm thick), banded, often in a plastic film."""
-    n = int(rng.choice([1, 2, 3, 4, 6], p=[0.25, 0.25, 0.15, 0.2, 0.15]))
+    sub = pick_subtype(rng, "currency", _WEIGHTS["currency"], subtypes)
+    n = 1 if sub == "single_bundle" else int(rng.choice([2, 3, 4, 6], p=[0.34, 0.2, 0.26, 0.2]))
     w, h = rng.uniform(14.0, 16.0), rng.uniform(6.5, 7.8)
     thick = rng.uniform(1.0, 2.2)
     angle = rng.uniform(0, 180)
@@ -124,7 +167,8 @@ def currency(
     patch = union(patches)
     if rng.random() < 0.5:
         layers.append(slab("plastic", patch.cov * 0.05, patch, depth_cm))
-    return Threat(1, layers, patch, {"count": n, "size_cm": [w, h, thick], "angle_deg": angle})
+    params = {"subtype": sub, "count": n, "size_cm": [w, h, thick], "angle_deg": angle}
+    return Threat(1, layers, patch, params)
 
 
 #: handgun outline in cm, muzzle to the right, top of slide at y=0
@@ -151,13 +195,19 @@ _MAGAZINE = np.array([[1.8, 5.2], [4.9, 5.5], [4.0, 13.0], [1.1, 12.6]], float)
 
 
 def firearm(
-    rng: np.random.Generator, *, center: tuple[float, float], ppc: float, depth_cm: float
+    rng: np.random.Generator,
+    *,
+    center: tuple[float, float],
+    ppc: float,
+    depth_cm: float,
+    subtypes: Sequence[str] | None = None,
 ) -> Threat:
     """Handgun silhouette: steel slide/barrel, polymer or steel frame, steel magazine."""
+    sub = pick_subtype(rng, "firearm", _WEIGHTS["firearm"], subtypes)
     scale = rng.uniform(0.85, 1.15)
     angle = rng.uniform(0, 360)
     flip = 1.0 if rng.random() < 0.5 else -1.0
-    steel_frame = rng.random() < 0.35
+    steel_frame = sub == "pistol_steel"
     mid = np.array([9.25, 6.8])
 
     def put(poly: np.ndarray) -> np.ndarray:
@@ -180,17 +230,23 @@ def firearm(
         2,
         layers,
         union([slide, frame]),
-        {"scale": scale, "angle_deg": angle, "steel_frame": steel_frame},
+        {"subtype": sub, "scale": scale, "angle_deg": angle, "steel_frame": steel_frame},
     )
 
 
 def blade(
-    rng: np.random.Generator, *, center: tuple[float, float], ppc: float, depth_cm: float
+    rng: np.random.Generator,
+    *,
+    center: tuple[float, float],
+    ppc: float,
+    depth_cm: float,
+    subtypes: Sequence[str] | None = None,
 ) -> Threat:
     """Knife: tapered steel blade with a point, bolster, and a plastic/wood or steel handle."""
+    sub = pick_subtype(rng, "blade", _WEIGHTS["blade"], subtypes)
     lb, wb = rng.uniform(9.0, 22.0), rng.uniform(1.8, 4.5)
     lh = rng.uniform(9.0, 13.0)
-    dagger = rng.random() < 0.25
+    dagger = sub == "dagger" or (sub == "steel_handle" and rng.random() < 0.25)
     if dagger:
         bl = np.array(
             [[0, 0], [0.75 * lb, 0.1 * wb], [lb, 0.5 * wb], [0.75 * lb, 0.9 * wb], [0, wb]]
@@ -217,7 +273,10 @@ def blade(
 
     pb, ph, pbo = raster([put(bl)]), raster([put(hd)]), raster([put(bolster)])
     t_blade = rng.uniform(0.12, 0.3)
-    handle_mat = str(rng.choice(["plastic", "plywood", "steel"], p=[0.5, 0.35, 0.15]))
+    if sub == "steel_handle":
+        handle_mat = "steel"
+    else:
+        handle_mat = str(rng.choice(["plastic", "plywood"], p=[0.59, 0.41]))
     t_handle = 0.6 if handle_mat == "steel" else rng.uniform(1.4, 2.2)
     layers = [
         slab("steel", cylinder_profile(pb, radius_px=0.4 * ppc) * t_blade, pb, depth_cm),
@@ -228,7 +287,13 @@ def blade(
         3,
         layers,
         union([pb, ph]),
-        {"blade_cm": [lb, wb], "handle": handle_mat, "angle_deg": angle, "dagger": dagger},
+        {
+            "subtype": sub,
+            "blade_cm": [lb, wb],
+            "handle": handle_mat,
+            "angle_deg": angle,
+            "dagger": dagger,
+        },
     )
 
 
@@ -250,10 +315,15 @@ def _bottle_outline(d: float, h: float, neck: float) -> np.ndarray:
 
 
 def liquid(
-    rng: np.random.Generator, *, center: tuple[float, float], ppc: float, depth_cm: float
+    rng: np.random.Generator,
+    *,
+    center: tuple[float, float],
+    ppc: float,
+    depth_cm: float,
+    subtypes: Sequence[str] | None = None,
 ) -> Threat:
     """A bottle or jerrycan of liquid (water-like or alcohol), PET, glass or HDPE walls."""
-    kind = str(rng.choice(["pet", "glass", "jerrycan"], p=[0.5, 0.3, 0.2]))
+    kind = pick_subtype(rng, "liquid", _WEIGHTS["liquid"], subtypes)
     content = str(rng.choice(["water", "ethanol"]))
     angle = rng.uniform(0, 360)
     fill = rng.uniform(0.75, 0.98)
@@ -289,9 +359,28 @@ def liquid(
         4,
         layers,
         body,
-        {"kind": kind, "content": content, "size_cm": [d, h], "fill": fill, "angle_deg": angle},
+        {
+            "subtype": kind,
+            "kind": kind,
+            "content": content,
+            "size_cm": [d, h],
+            "fill": fill,
+            "angle_deg": angle,
+        },
     )
 
+
+#: draw weight of each sub-type within its class (names are the public sub-type vocabulary)
+_WEIGHTS: dict[str, dict[str, float]] = {
+    "organic_package": {"single_brick": 0.45, "multi_brick": 0.55},
+    "currency": {"single_bundle": 0.25, "multi_bundle": 0.75},
+    "firearm": {"pistol_polymer": 0.65, "pistol_steel": 0.35},
+    "blade": {"kitchen": 0.64, "dagger": 0.21, "steel_handle": 0.15},
+    "liquid": {"pet": 0.5, "glass": 0.3, "jerrycan": 0.2},
+}
+
+#: class name -> every sub-type its generator can produce (``params["subtype"]``)
+SUBTYPES: dict[str, tuple[str, ...]] = {c: tuple(_WEIGHTS[c]) for c in THREAT_CLASSES}
 
 #: generator per class id (index = class id, order of THREAT_CLASSES)
 GENERATORS: tuple[Callable[..., Threat], ...] = (organic_package, currency, firearm, blade, liquid)

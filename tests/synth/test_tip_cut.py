@@ -12,11 +12,14 @@ from backscatter.synth.tip_host import TipError, estimate_noise, plausible_regio
 
 
 def _labelled(cls: int) -> tuple[Scan, int]:
-    """The first simulated scan (from seed 100) with a visible threat of class ``cls`` that is
-    darker than its surroundings (steel in front of brighter material)."""
+    """Of the simulated scans from seeds 100-249, the one whose visible threat of class ``cls``
+    is darkest against its surroundings (steel in front of brighter material), at most 0.8 of
+    them. The darkest, not the first, so a change in what the scenes draw does not hand the
+    test a borderline case."""
     import cv2
 
-    for seed in range(100, 400):
+    best: tuple[float, Scan, int] | None = None
+    for seed in range(100, 250):
         scan = simulate_scan(seed, size=(256, 256))
         gt = scan.extras["ground_truth"]
         for i in range(len(gt)):
@@ -24,9 +27,12 @@ def _labelled(cls: int) -> tuple[Scan, int]:
                 continue
             m8 = gt.masks[i].astype(np.uint8)
             ring = (cv2.dilate(m8, np.ones((15, 15), np.uint8)) > 0) & ~gt.masks[i]
-            if scan.pixels[gt.masks[i]].mean() < 0.8 * scan.pixels[ring].mean():
-                return scan, i
-    raise AssertionError(f"no scan with class {cls}")
+            ratio = float(scan.pixels[gt.masks[i]].mean() / scan.pixels[ring].mean())
+            if ratio < 0.8 and (best is None or ratio < best[0]):
+                best = (ratio, scan, i)
+    if best is None:
+        raise AssertionError(f"no scan with class {cls}")
+    return best[1], best[2]
 
 
 @pytest.fixture(scope="module")
