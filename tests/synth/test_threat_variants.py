@@ -1,5 +1,5 @@
-"""The threat library's named sub-types: each can be drawn alone, has a plausible size, and
-``subtypes=`` restricts the draw."""
+"""The threat library's named sub-types (each can be drawn alone, has a plausible size, and
+``subtypes=`` restricts the draw) and the benign look-alikes of every class."""
 
 from __future__ import annotations
 
@@ -7,7 +7,11 @@ import numpy as np
 import pytest
 
 from backscatter.classes import THREAT_CLASSES
-from backscatter.synth.threats import GENERATORS, SUBTYPES, Threat
+from backscatter.synth.clutter import CLUTTER, LOOKALIKE_OF
+from backscatter.synth.physics import clip_layer, get_profile, scatter_signal
+from backscatter.synth.scenes import BUILDERS
+from backscatter.synth.shapes import Patch
+from backscatter.synth.threats import GENERATORS, SUBTYPES, Threat, slab
 
 PPC = 5.0  # px per cm, about the handheld 512 x 512 scan
 
@@ -18,6 +22,15 @@ REQUIRED = {
     "firearm": {"pistol_polymer", "pistol_steel"},
     "blade": {"kitchen", "dagger", "steel_handle"},
     "liquid": {"pet", "glass", "jerrycan"},
+}
+
+#: longest side (cm) of an object's box: a pocket pistol to a 20 L jerrycan
+LONG_CM = {
+    "organic_package": (10.0, 60.0),
+    "currency": (6.0, 42.0),
+    "firearm": (10.0, 45.0),
+    "blade": (9.0, 55.0),
+    "liquid": (10.0, 55.0),
 }
 
 CASES = [(cid, sub) for cid, cls in enumerate(THREAT_CLASSES) for sub in SUBTYPES[cls]]
@@ -46,8 +59,9 @@ def test_each_subtype_draws_alone_with_a_plausible_mask(cid: int, sub: str) -> N
         rows = np.flatnonzero(mask.any(axis=1))
         cols = np.flatnonzero(mask.any(axis=0))
         long_cm = max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1) / PPC
-        assert area_cm2 >= 4.0, (sub, area_cm2)
-        assert 5.0 <= long_cm <= 75.0, (sub, long_cm)
+        lo, hi = LONG_CM[THREAT_CLASSES[cid]]
+        assert area_cm2 >= 20.0, (sub, area_cm2)
+        assert lo <= long_cm <= hi, (sub, long_cm)
         assert t.layers and all(lay.thickness.max() > 0 for lay in t.layers)
 
 
@@ -75,3 +89,54 @@ def test_same_seed_same_threat() -> None:
     a, b = _draw(4, 7), _draw(4, 7)
     assert a.params == b.params
     assert np.array_equal(a.patch.cov, b.patch.cov)
+
+
+def test_subtypes_differ_in_more_than_the_name() -> None:
+    """Two sub-types of a class drawn from the same seed differ in outline or in material."""
+    for cid, cls in enumerate(THREAT_CLASSES):
+        sigs = {}
+        for sub in SUBTYPES[cls]:
+            t = _draw(cid, 3, [sub])
+            sigs[sub] = (
+                t.patch.cov.shape,
+                round(float(t.patch.cov.sum()), 1),
+                sorted((lay.material, round(float(lay.thickness.sum()), 1)) for lay in t.layers),
+            )
+        assert len(set(map(repr, sigs.values()))) == len(sigs), cls
+
+
+def test_lookalikes_cover_every_class_and_exist() -> None:
+    assert set(LOOKALIKE_OF) <= set(CLUTTER)
+    assert set(LOOKALIKE_OF.values()) == set(THREAT_CLASSES)
+    for cls in THREAT_CLASSES:
+        assert sum(v == cls for v in LOOKALIKE_OF.values()) >= 4, cls
+
+
+def test_every_lookalike_is_used_by_some_scene_family() -> None:
+    used: set[str] = set()
+    for build in BUILDERS.values():
+        used |= set(build(np.random.default_rng(0), (128, 128), 1.28).clutter_kinds)
+    assert set(LOOKALIKE_OF) <= used
+    assert used <= set(CLUTTER)
+
+
+@pytest.mark.parametrize("kind", sorted(CLUTTER))
+def test_every_clutter_kind_renders_a_visible_object(kind: str) -> None:
+    """Through the layer transport over a plywood panel, the object changes the signal over
+    at least 4 cm2 by more than 5 %, and it is deterministic in the seed."""
+    shape, ppc = (240, 240), 3.0
+    ones = np.ones(shape, np.float32)
+    panel = [slab("textile", ones * 4.0, Patch(ones, 0, 0), 8.0)]
+    prof = get_profile("handheld")
+    base = scatter_signal(panel, shape, prof)
+    for seed in range(3):
+        layers = CLUTTER[kind](np.random.default_rng(seed), (120.0, 120.0), ppc, 1.0)
+        again = CLUTTER[kind](np.random.default_rng(seed), (120.0, 120.0), ppc, 1.0)
+        assert [lay.thickness.tobytes() for lay in layers] == [
+            lay.thickness.tobytes() for lay in again
+        ]
+        clipped = [c for lay in layers if (c := clip_layer(lay, shape)) is not None]
+        assert clipped, kind
+        sig = scatter_signal(panel + clipped, shape, prof)
+        changed = np.abs(sig - base) > 0.05 * base
+        assert changed.sum() / ppc**2 >= 4.0, (kind, seed)

@@ -12,14 +12,16 @@ from backscatter.synth.tip_host import TipError, estimate_noise, plausible_regio
 
 
 def _labelled(cls: int) -> tuple[Scan, int]:
-    """Of the simulated scans from seeds 100-249, the one whose visible threat of class ``cls``
+    """Of the simulated scans from seeds 100-449, the one whose visible threat of class ``cls``
     is darkest against its surroundings (steel in front of brighter material), at most 0.8 of
-    them. The darkest, not the first, so a change in what the scenes draw does not hand the
-    test a borderline case."""
+    them. The darkest, not the first: whether a firearm's slide blocks much of what lies behind
+    it depends on what lies there, and a change in what the scenes draw (new sub-types) handed
+    the first-found rule a borderline case (transmission p10 0.60-0.65 for half of the dark
+    ones)."""
     import cv2
 
     best: tuple[float, Scan, int] | None = None
-    for seed in range(100, 250):
+    for seed in range(100, 450):
         scan = simulate_scan(seed, size=(256, 256))
         gt = scan.extras["ground_truth"]
         for i in range(len(gt)):

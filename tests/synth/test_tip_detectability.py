@@ -8,10 +8,11 @@ to the band just outside; the border's gradient energy per unit of squared contr
 a pasted edge shows there); and the texture (gradient energy over noise) just outside. Classifiers:
 logistic regression on all features and the best single-feature threshold, both scored by 5-fold
 cross-validation averaged over 5 random fold splits. Neither may beat chance (0.5) by more than
-10 points. 100 regions a side: with 40, one draw of the scenes' random stream differs from
-another by several points (0.47-0.65 over eight start seeds at the 40-region size), so any change
-to what the scenes draw flipped the verdict. Measured at commit time (threat sub-types added):
-logistic regression 57.4 %, threshold 55.8 % (200 regions).
+10 points. 200 regions a side: at 40 one draw of the scenes' random stream differed from
+another by up to 18 points (0.47-0.65 over eight start seeds), at 100 still by 13 (0.47-0.60
+over five), so a change in what the scenes draw flipped the verdict. Measured at commit time
+(threat sub-types and look-alikes added): logistic regression 53.9 %, threshold 54.3 %
+(400 regions).
 Noise is measured with second differences along rows, so that a threat's edge ramp is not
 counted as noise; only visible threats are compared, as the simulator labels and the exercise
 builder uses them.
@@ -28,7 +29,7 @@ from backscatter.synth.tip import project_threat
 from backscatter.synth.tip_host import TipError, estimate_noise
 
 SIZE = (256, 256)
-N_PER_SIDE = 100
+N_PER_SIDE = 200
 
 
 def _features(scan: Scan, mask: np.ndarray) -> np.ndarray:
