@@ -27,6 +27,7 @@ from backscatter.synth.threats import GENERATORS, SUBTYPES, slab
 #: tile side in px and in cm
 TILE_PX = 150
 TILE_CM = 60.0
+_SHORT = {"organic_package": "organic"}
 
 
 def _tile_signal(layers: list[Layer]) -> np.ndarray:
@@ -46,7 +47,8 @@ def _tile_signal(layers: list[Layer]) -> np.ndarray:
 
 
 def library_tiles(seed: int = 7) -> list[tuple[str, np.ndarray]]:
-    """(label, signal) of one example of every threat sub-type, then every look-alike."""
+    """(label, signal) of one example of every threat sub-type (``class:subtype``), then every
+    look-alike (``~class:kind``, grouped by the class it imitates)."""
     ppc = TILE_PX / TILE_CM
     c = (TILE_PX / 2, TILE_PX / 2)
     out = []
@@ -54,11 +56,12 @@ def library_tiles(seed: int = 7) -> list[tuple[str, np.ndarray]]:
         for k, sub in enumerate(SUBTYPES[cls]):
             rng = np.random.default_rng([seed, cid, k])
             t = GENERATORS[cid](rng, center=c, ppc=ppc, depth_cm=1.0, subtypes=[sub])
-            out.append((f"{cls[:8]}:{sub}", _tile_signal(t.layers)))
+            out.append((f"{_SHORT.get(cls, cls)}:{sub}", _tile_signal(t.layers)))
     for k, kind in enumerate(sorted(LOOKALIKE_OF, key=lambda n: (LOOKALIKE_OF[n], n))):
         rng = np.random.default_rng([seed, 99, k])
         layers = CLUTTER[kind](rng, c, ppc, 1.0)
-        out.append((f"~{LOOKALIKE_OF[kind][:8]}:{kind}", _tile_signal(layers)))
+        cls = LOOKALIKE_OF[kind]
+        out.append((f"~{_SHORT.get(cls, cls)}:{kind}", _tile_signal(layers)))
     return out
 
 

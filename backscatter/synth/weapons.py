@@ -99,15 +99,13 @@ def _pistol_parts(rng: np.random.Generator, pose: Pose, depth: float) -> Built:
     """A field-stripped pistol: slide, barrel, recoil spring, frame and magazine lying apart."""
     steel_frame = bool(rng.random() < 0.35)
     ppc = pose.ppc * pose.scale
-    jit = rng.uniform(-25, 25, 5)
-    sp = pose.part(0.0, 0.0, jit[0], (9.25, 1.55))
-    slide = sp.patch(SLIDE_CM)
-    bp = pose.part(rng.uniform(-2, 2), 4.2, jit[1], (5.5, 0.8))
+    jit = rng.uniform(-15, 15, 5)
+    slide = pose.part(0.0, 0.0, jit[0], (9.25, 1.55)).patch(SLIDE_CM)
+    bp = pose.part(rng.uniform(-2, 2), 4.6, jit[1], (5.5, 0.8))
     barrel = bp.patch(rect(0.0, 0.0, 11.0, 1.4), rect(0.0, -0.3, 3.5, 1.7))
-    spring = pose.part(rng.uniform(-2, 2), 6.6, jit[2], (5.0, 0.4)).patch(rect(0, 0, 10.0, 0.8))
-    fp = pose.part(rng.uniform(-3, 1), 12.5, jit[3], (6.8, 8.0))
-    frame = fp.patch(FRAME_CM)
-    mp = pose.part(rng.uniform(10, 14), 10.0 + rng.uniform(-1, 2), jit[4], (3.0, 9.0))
+    spring = pose.part(rng.uniform(-2, 2), 7.4, jit[2], (5.0, 0.4)).patch(rect(0, 0, 10.0, 0.8))
+    frame = pose.part(rng.uniform(-4, 0), 16.0, jit[3], (6.8, 8.0)).patch(FRAME_CM)
+    mp = pose.part(rng.uniform(11, 14), 14.0 + rng.uniform(-1, 2), jit[4], (3.0, 9.0))
     mag = mp.patch(MAGAZINE_CM)
     layers = [
         slab("steel", cylinder_profile(slide, radius_px=0.6 * ppc) * 1.2, slide, depth),
@@ -167,7 +165,7 @@ FIREARM_WEIGHTS: dict[str, float] = {
 #: (x, y) cm of each firearm sub-type's outline that goes to the threat's centre
 _FIREARM_MID = {
     "revolver": (11.0, 4.5),
-    "pistol_parts": (7.0, 7.0),
+    "pistol_parts": (5.0, 9.0),
     "smg": (14.0, 9.0),
 }
 
