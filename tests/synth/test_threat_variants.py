@@ -140,3 +140,19 @@ def test_every_clutter_kind_renders_a_visible_object(kind: str) -> None:
         sig = scatter_signal(panel + clipped, shape, prof)
         changed = np.abs(sig - base) > 0.05 * base
         assert changed.sum() / ppc**2 >= 4.0, (kind, seed)
+
+
+def test_contact_sheet_has_one_tile_per_subtype_and_lookalike() -> None:
+    from backscatter.synth import montage
+
+    tiles = montage.library_tiles(seed=1)
+    n_sub = sum(len(v) for v in SUBTYPES.values())
+    assert len(tiles) == n_sub + len(LOOKALIKE_OF)
+    assert len({label for label, _ in tiles}) == len(tiles)
+    sheet = montage.montage(tiles, cols=10)
+    assert sheet.dtype == np.uint8
+    assert sheet.shape == (-(-len(tiles) // 10) * montage.TILE_PX, 10 * montage.TILE_PX)
+    # every tile shows its object: the middle of the tile is not one flat grey
+    for _, sig in tiles:
+        mid = sig[30:-30, 30:-30]
+        assert mid.max() - mid.min() > 0.05 * mid.max()
