@@ -75,9 +75,16 @@ def test_default_draw_covers_all_subtypes_and_restriction_holds(cid: int) -> Non
     assert drawn == set(keep)
 
 
-def test_unknown_subtype_is_refused_by_name() -> None:
-    with pytest.raises(ValueError, match="'bazooka'"):
-        _draw(2, 0, ["pistol_polymer", "bazooka"])
+@pytest.mark.parametrize("cid", range(len(THREAT_CLASSES)))
+def test_unknown_subtype_is_refused_by_name(cid: int) -> None:
+    first = SUBTYPES[THREAT_CLASSES[cid]][0]
+    with pytest.raises(ValueError, match=f"{THREAT_CLASSES[cid]} subtypes: .*'bazooka'"):
+        _draw(cid, 0, [first, "bazooka"])
+
+
+def test_a_subtype_of_another_class_is_refused() -> None:
+    with pytest.raises(ValueError, match="'revolver'"):
+        _draw(3, 0, ["revolver"])
 
 
 def test_empty_selection_is_refused() -> None:
