@@ -1,7 +1,9 @@
 """Benign clutter: false-alarm bait that looks like threats to an untrained eye.
 
 Books and flour bags are bright rectangles (like packages), tools are dark elongated steel (like
-knives and guns), fruit and food cans are round liquid-filled bodies. Each generator returns the
+knives and guns), fruit and food cans are round liquid-filled bodies. The look-alikes of every
+class (toy guns, staplers, pliers, paper stacks, cheese, drink cans...) are in lookalikes.py;
+:data:`LOOKALIKE_OF` names the class each kind imitates. Each generator returns the
 slabs of one item placed at ``center`` (x, y px), ``depth_cm`` behind the scene front.
 """
 
@@ -11,6 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from backscatter.synth.lookalikes import LOOKALIKES
 from backscatter.synth.physics import Layer
 from backscatter.synth.shapes import (
     RECT,
@@ -199,7 +202,7 @@ def cable(rng: np.random.Generator, center: Center, ppc: float, depth: float) ->
     return [slab("plastic", p.cov * 0.6, p, depth), slab("steel", p.cov * 0.02, p, depth + 0.1)]
 
 
-#: name -> generator; the scene families pick from these
+#: name -> generator; the scene families pick from these (the look-alikes of lookalikes.py too)
 CLUTTER: dict[str, Callable[[np.random.Generator, Center, float, float], list[Layer]]] = {
     "book": book,
     "clothes": clothes,
@@ -212,4 +215,20 @@ CLUTTER: dict[str, Callable[[np.random.Generator, Center, float, float], list[La
     "screwdriver": screwdriver,
     "hammer": hammer,
     "cable": cable,
+    **{name: fn for name, (fn, _) in LOOKALIKES.items()},
+}
+
+#: clutter kind -> the threat class it imitates (evaluation counts a false alarm on it against
+#: that class); laptop and cable are scene filler that imitates nothing in particular
+LOOKALIKE_OF: dict[str, str] = {
+    "book": "currency",
+    "phone": "currency",
+    "clothes": "organic_package",
+    "flour_bag": "organic_package",
+    "screwdriver": "blade",
+    "wrench": "blade",
+    "hammer": "firearm",
+    "food_can": "liquid",
+    "fruit": "liquid",
+    **{name: cls for name, (_, cls) in LOOKALIKES.items()},
 }

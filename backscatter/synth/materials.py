@@ -159,6 +159,38 @@ MATERIALS: tuple[Material, ...] = (
     Material(
         "fr4", 1.85, (("O", 0.41), ("Si", 0.17), ("C", 0.30), ("H", 0.03), ("Ca", 0.09)), "PCB"
     ),
+    Material(
+        "porcelain",
+        2.40,
+        (("O", 0.48), ("Si", 0.30), ("Al", 0.17), ("Na", 0.05)),
+        "vitreous china: knife handles, mugs (K of the feldspar counted as Na)",
+    ),
+    Material(
+        "cheese",
+        1.10,
+        (
+            ("C", 0.40),
+            ("H", 0.088),
+            ("N", 0.04),
+            ("O", 0.45),
+            ("Na", 0.007),
+            ("Ca", 0.007),
+            ("Cl", 0.008),
+        ),  # fmt: skip
+        "hard cheese: ~37 % water, 33 % fat, 25 % protein, salt and calcium",
+    ),
+    Material(
+        "bread",
+        0.25,
+        (("C", 0.33), ("H", 0.075), ("N", 0.02), ("O", 0.57), ("Na", 0.005)),
+        "bread, bulk density with the crumb's air: starch and ~38 % water",
+    ),
+    Material(
+        "meat",
+        1.05,
+        (("C", 0.20), ("H", 0.10), ("N", 0.035), ("O", 0.65), ("Na", 0.01), ("Cl", 0.005)),
+        "sausage or ham: ~60 % water, protein, fat, salt",
+    ),
 )
 
 MATERIAL_INDEX: dict[str, int] = {m.name: i for i, m in enumerate(MATERIALS)}

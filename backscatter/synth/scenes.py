@@ -128,7 +128,17 @@ def door(rng: np.random.Generator, shape: tuple[int, int], ppc: float) -> Layout
         region,
         None,
         (1.5, 9.0),
-        ("cable", "screwdriver", "clothes"),
+        (
+            "cable",
+            "screwdriver",
+            "clothes",
+            "metal_bar",
+            "bracket",
+            "hinge",
+            "drink_can",
+            "water_bottle",
+            "paper_stack",
+        ),
         (0, 2),
         (1.5, 10.0),
         {"skin_cm": skin},
@@ -173,7 +183,7 @@ def tyre(rng: np.random.Generator, shape: tuple[int, int], ppc: float) -> Layout
         cavity,
         cavity,
         (1.5, 14.0),
-        ("clothes", "cable"),
+        ("clothes", "cable", "metal_bar", "bracket", "water_bottle"),
         (0, 1),
         (2.0, 15.0),
         {"alloy_rim": alloy},
@@ -233,7 +243,19 @@ def wall(rng: np.random.Generator, shape: tuple[int, int], ppc: float) -> Layout
         region,
         None,
         (t_front + 0.3, t_front + 6.0),
-        ("cable", "book", "clothes"),
+        (
+            "cable",
+            "book",
+            "clothes",
+            "metal_bar",
+            "bracket",
+            "hinge",
+            "steel_ruler",
+            "paper_stack",
+            "letter_envelope",
+            "drink_can",
+            "router",
+        ),
         (0, 2),
         (t_front + 0.3, t_front + 7.0),
         {"front": front, "steel_studs": steel_studs},
@@ -295,18 +317,12 @@ def luggage(rng: np.random.Generator, shape: tuple[int, int], ppc: float) -> Lay
         )
     region = _erode(inner > 0.5, 4.0 * ppc)
     kinds = (
-        "book",
-        "clothes",
-        "laptop",
-        "phone",
-        "food_can",
-        "fruit",
-        "flour_bag",
-        "screwdriver",
-        "wrench",
-        "cable",
-        "hammer",
-    )
+        "book", "clothes", "laptop", "phone", "food_can", "fruit", "flour_bag", "screwdriver",
+        "wrench", "cable", "hammer", "toy_gun", "stapler", "hair_dryer", "hard_drive",
+        "power_bank", "scissors", "pliers", "can_opener", "paper_stack", "letter_envelope",
+        "deck_of_cards", "cheese_block", "sausage", "bread", "coffee_brick", "water_bottle",
+        "drink_can", "shampoo", "router",
+    )  # fmt: skip
     return Layout(
         layers, region, inner > 0.5, (1.0, 16.0), kinds, (2, 6), (0.8, 20.0), {"hard_shell": hard}
     )
@@ -345,16 +361,12 @@ def crate(rng: np.random.Generator, shape: tuple[int, int], ppc: float) -> Layou
     layers.append(_full("plywood", ones * 1.5, 45.0))
     region = _inset(shape, 0.08)
     kinds = (
-        "book",
-        "clothes",
-        "laptop",
-        "food_can",
-        "fruit",
-        "flour_bag",
-        "wrench",
-        "hammer",
-        "cable",
-    )
+        "book", "clothes", "laptop", "food_can", "fruit", "flour_bag", "wrench", "hammer",
+        "cable", "metal_bar", "bracket", "hinge", "power_drill", "hard_drive", "router",
+        "power_bank", "toy_gun", "stapler", "hair_dryer", "pliers", "paper_stack",
+        "cheese_block", "sausage", "bread", "coffee_brick", "water_bottle", "drink_can",
+        "shampoo",
+    )  # fmt: skip
     return Layout(
         layers, region, None, (t + 0.3, 20.0), kinds, (2, 7), (t + 0.3, 30.0), {"wooden": wooden}
     )

@@ -146,3 +146,33 @@ def stripes(
     a = np.radians(angle_deg)
     u = (xx * np.float32(np.cos(a)) + yy * np.float32(np.sin(a))) / np.float32(period_px)
     return ((u + phase) % 1.0 < duty).astype(np.float32)
+
+
+def raster_union(polygons: list[np.ndarray], *, pad: int = 2) -> Patch:
+    """Fill each polygon on its own and keep the max coverage: the union of overlapping
+    outlines. (:func:`raster` fills them together, so where two overlap they cancel, even-odd;
+    that is what cuts a hole, not what joins parts.)"""
+    if len(polygons) == 1:
+        return raster(polygons, pad=pad)
+    parts = [raster([p], pad=pad) for p in polygons]
+    r0 = min(p.row0 for p in parts)
+    c0 = min(p.col0 for p in parts)
+    r1 = max(p.row0 + p.cov.shape[0] for p in parts)
+    c1 = max(p.col0 + p.cov.shape[1] for p in parts)
+    cov = np.zeros((r1 - r0, c1 - c0), np.float32)
+    for p in parts:
+        h, w = p.cov.shape
+        sub = cov[p.row0 - r0 : p.row0 - r0 + h, p.col0 - c0 : p.col0 - c0 + w]
+        np.maximum(sub, p.cov, out=sub)
+    return Patch(cov, r0, c0)
+
+
+def radial_blob(n: int, rng: np.random.Generator, *, roughness: float = 0.15) -> np.ndarray:
+    """An irregular closed outline in [-0.5, 0.5]^2 (for :func:`place`): a circle whose radius
+    wanders smoothly by about ``roughness`` (a sagging bag, a lump)."""
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    r = np.ones(n)
+    for k in (2, 3, 5):
+        r += roughness / k * rng.uniform(-1, 1) * np.cos(k * t + rng.uniform(0, 2 * np.pi))
+    r = r / r.max() * 0.5
+    return np.stack([r * np.cos(t), r * np.sin(t)], axis=1)

@@ -93,18 +93,23 @@ def test_organic_behind_steel_is_dimmer_than_behind_plastic() -> None:
 
 def test_projected_noise_matches_the_host_dose() -> None:
     """Inside the threat the pixel noise is the Poisson + read noise of the new local mean
-    (measured with second differences, which cancel the ramps of the threat's profile)."""
+    (measured with second differences, which cancel the ramps of the threat's profile). Pooled
+    over eight firearms: one small outline's few hundred pixels put the median anywhere from
+    0.65 to 2.5 of the prediction, by where its part edges fall."""
     flat = _flat_host(30000.0, seed=3)
-    tip = project_threat(
-        flat, "firearm", rng=np.random.default_rng(4), cover=("plastic", 0.3), depth_cm=1.0,
-        filler=0.0, **KNOWN,
-    )  # fmt: skip
-    px = tip.scan.pixels.astype(float)
-    d2 = (px[:, 1:-1] - 0.5 * (px[:, :-2] + px[:, 2:])) ** 2 / 1.5
-    mean = cv2.GaussianBlur(px, (0, 0), 1.5)[:, 1:-1]
-    inner = cv2.erode(tip.detections.masks[0].astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    predicted = 64.0 * np.maximum(mean - 1200.0, 0.0) + 1600.0
-    ratio = float(np.median(d2[inner[:, 1:-1]] / predicted[inner[:, 1:-1]]))
+    ratios = []
+    for seed in range(8):
+        tip = project_threat(
+            flat, "firearm", rng=np.random.default_rng(seed), cover=("plastic", 0.3),
+            depth_cm=1.0, filler=0.0, **KNOWN,
+        )  # fmt: skip
+        px = tip.scan.pixels.astype(float)
+        d2 = (px[:, 1:-1] - 0.5 * (px[:, :-2] + px[:, 2:])) ** 2 / 1.5
+        mean = cv2.GaussianBlur(px, (0, 0), 1.5)[:, 1:-1]
+        inner = cv2.erode(tip.detections.masks[0].astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        predicted = 64.0 * np.maximum(mean - 1200.0, 0.0) + 1600.0
+        ratios.append(d2[inner[:, 1:-1]] / predicted[inner[:, 1:-1]])
+    ratio = float(np.median(np.concatenate(ratios)))
     assert ratio / 0.455 == pytest.approx(1.0, abs=0.25)  # median of chi2(1) is 0.455
 
 

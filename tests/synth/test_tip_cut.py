@@ -12,11 +12,16 @@ from backscatter.synth.tip_host import TipError, estimate_noise, plausible_regio
 
 
 def _labelled(cls: int) -> tuple[Scan, int]:
-    """The first simulated scan (from seed 100) with a visible threat of class ``cls`` that is
-    darker than its surroundings (steel in front of brighter material)."""
+    """Of the simulated scans from seeds 100-449 with a visible threat of class ``cls`` darker
+    than its surroundings (mean at most 0.8 of them: steel in front of brighter material), the
+    one whose darkest tenth of pixels is darkest against them. The darkest, not the first:
+    whether a firearm's steel blocks much of what lies behind it depends on what lies there,
+    and any change in what the scenes draw (new sub-types) handed the first-found rule a
+    borderline case (transmission p10 0.60-0.65 for about half of the dark ones)."""
     import cv2
 
-    for seed in range(100, 400):
+    best: tuple[float, Scan, int] | None = None
+    for seed in range(100, 450):
         scan = simulate_scan(seed, size=(256, 256))
         gt = scan.extras["ground_truth"]
         for i in range(len(gt)):
@@ -24,9 +29,13 @@ def _labelled(cls: int) -> tuple[Scan, int]:
                 continue
             m8 = gt.masks[i].astype(np.uint8)
             ring = (cv2.dilate(m8, np.ones((15, 15), np.uint8)) > 0) & ~gt.masks[i]
-            if scan.pixels[gt.masks[i]].mean() < 0.8 * scan.pixels[ring].mean():
-                return scan, i
-    raise AssertionError(f"no scan with class {cls}")
+            inside, around = scan.pixels[gt.masks[i]], scan.pixels[ring].mean()
+            dark = float(np.percentile(inside, 10) / around)
+            if inside.mean() < 0.8 * around and (best is None or dark < best[0]):
+                best = (dark, scan, i)
+    if best is None:
+        raise AssertionError(f"no scan with class {cls}")
+    return best[1], best[2]
 
 
 @pytest.fixture(scope="module")
