@@ -74,7 +74,7 @@ def allowed_subtypes(stream: StreamConfig) -> dict[str, tuple[str, ...]]:
     """Per class, the sub-types training may draw: all but ``stream.holdout_subtypes``."""
     if not stream.holdout_subtypes:
         return {}
-    from backscatter.synth.threats import SUBTYPES  # type: ignore[attr-defined]
+    from backscatter.synth.threats import SUBTYPES
 
     out: dict[str, tuple[str, ...]] = {}
     for name in THREAT_CLASSES:
