@@ -1,7 +1,8 @@
 """The detector's generalisation protocol: prints the figures and writes report.json + plots.
 
     python bench/generalisation.py --model models/bsnet-handheld.onnx [--model OTHER.onnx] \\
-        --test data/proto/dr-test/test.json --heldout data/proto/heldout/test.json \\
+        --test data/proto/dr-test/test.json --heldout data/proto/heldout-compact/test.json \\
+        --heldout data/proto/heldout-subtypes/test.json \\
         --dose data/proto/dose-*/test.json --out report/generalisation
 
 Per model: (a) the test split and the held-out slice (a device profile and threat sub-types
@@ -53,10 +54,12 @@ def protocol(model: str, args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"model": model, "threshold_0.1fa": thr, "test": _summary(test)}
     out["test_per_class_ap50"] = test["per_class"]
     out["subtypes_test"] = recall_by_subtype(coco, dets, threshold=thr)
-    if args.heldout:
-        held, hcoco, hdets = _split(predict, args.heldout)
-        out["heldout"] = _summary(held)
-        out["subtypes_heldout"] = recall_by_subtype(hcoco, hdets, threshold=thr)
+    out["heldout"], out["subtypes_heldout"] = {}, {}
+    for path in args.heldout or []:
+        name = Path(path).parent.name
+        held, hcoco, hdets = _split(predict, path)
+        out["heldout"][name] = _summary(held)
+        out["subtypes_heldout"][name] = recall_by_subtype(hcoco, hdets, threshold=thr)
     out["gain_sweep"] = gain_sweep(predict, coco)
     out["dose_sweep"] = {}
     for path in args.dose or []:
@@ -78,8 +81,8 @@ def _print(r: dict[str, Any]) -> None:
 
     print(f"{r['model']}  (threshold at 0.1 FA/image: {r['threshold_0.1fa']:.3f})")
     line("test", r["test"])
-    if "heldout" in r:
-        line("held-out", r["heldout"])
+    for name, s in r["heldout"].items():
+        line(name, s)
     for name, s in r["gain_sweep"].items():
         line(f"gain {name}", s)
     for dose, s in r["dose_sweep"].items():
@@ -88,11 +91,11 @@ def _print(r: dict[str, Any]) -> None:
     if ref is not None:
         worst = max(abs(s["map50"] - ref) for s in r["gain_sweep"].values())
         print(f"  gain sweep: largest map50 change from x1 = {worst:.3f}")
-    for key in ("subtypes_test", "subtypes_heldout"):
-        if key in r:
-            print(f"  recall per sub-type ({key.split('_')[1]}):")
-            for name, s in r[key].items():
-                print(f"    {name:<32} {s['found']:>4}/{s['n']:<4} {s['recall']:.2f}")
+    tables = {"test": r["subtypes_test"], **r["subtypes_heldout"]}
+    for split, table in tables.items():
+        print(f"  recall per sub-type ({split}):")
+        for name, s in table.items():
+            print(f"    {name:<32} {s['found']:>4}/{s['n']:<4} {s['recall']:.2f}")
 
 
 def _plots(reports: list[dict[str, Any]], out: Path) -> None:
@@ -118,9 +121,11 @@ def _plots(reports: list[dict[str, Any]], out: Path) -> None:
     fig.savefig(out / "sweeps.png", dpi=100)
     plt.close(fig)
     r = reports[-1]
-    names = list(r["subtypes_test"]) + [f"{k} (held-out)" for k in r.get("subtypes_heldout", {})]
+    names = list(r["subtypes_test"])
     values = [s["recall"] for s in r["subtypes_test"].values()]
-    values += [s["recall"] for s in r.get("subtypes_heldout", {}).values()]
+    for split, table in r["subtypes_heldout"].items():
+        names += [f"{k} ({split})" for k in table]
+        values += [s["recall"] for s in table.values()]
     fig, ax = plt.subplots(figsize=(8, 0.28 * len(names) + 1))
     ax.barh(names, values, color="tab:blue")
     ax.axvline(0.7, color="tab:red", ls="--", lw=1)
@@ -135,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", action="append", required=True, help="ONNX or checkpoint")
     ap.add_argument("--test", required=True, help="COCO test split (domain-randomised)")
-    ap.add_argument("--heldout", help="COCO split of the held-out profile and sub-types")
+    ap.add_argument(
+        "--heldout", action="append", help="COCO split of a held-out profile or sub-types"
+    )
     ap.add_argument("--dose", nargs="*", help="COCO splits, one per fixed dose")
     ap.add_argument("--out", required=True, help="report folder")
     args = ap.parse_args(argv)
