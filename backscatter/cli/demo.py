@@ -130,8 +130,8 @@ def _screen(det: Any, uri: str, out: Path, count: int) -> int:
         rec = item.record or {}
         flags = [
             f"{d['class_name']} {d['score']:.2f}"
-            for d in rec.get("detections", [])
-            if d["score"] >= rec.get("threshold", 0.5)
+            + "".join(f" ({k} {v:.2f})" for k, v in list(d.get("alternatives", {}).items())[:1])
+            for d in rec.get("flags", [])
         ]
         alarms += rec.get("alarm") == "ALARM"
         _say(f"{rec.get('scan_id')}: {rec.get('alarm')} {', '.join(flags)}".rstrip())

@@ -41,6 +41,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="at most N scans from each URI source (default: all it gives; sim://...&count=N)",
     )
+    p.add_argument(
+        "--tdr-candidates",
+        action="store_true",
+        help="also write flags below the threshold into the machine TDRs (as NO_THREAT PTOs)",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("--engine", choices=("local", "ray"), default="local")
     p.add_argument("--address", default=None, help="Ray cluster address (default: local Ray)")
@@ -94,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
                 per_uri=args.count,
                 address=args.address,
                 on_item=on_item,
+                tdr_candidates=args.tdr_candidates,
             )
         else:
             from backscatter.inference.screening import screen
@@ -114,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
                 workers=args.workers,
                 per_uri=args.count,
                 on_item=on_item,
+                tdr_candidates=args.tdr_candidates,
             )
     finally:
         for bar in bars:

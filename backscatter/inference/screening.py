@@ -22,6 +22,7 @@ from backscatter.acquisition.errors import ScanAccessError, ScanReadError
 from backscatter.acquisition.sources import open_source, uri_scheme
 from backscatter.detections import Detections
 from backscatter.inference.detector import Detector
+from backscatter.inference.flags import to_flags
 from backscatter.inference.models import sha256_file
 from backscatter.inference.pipeline import Item, Pipeline, PipelineStats
 from backscatter.inference.sinks import (
@@ -162,11 +163,11 @@ def iter_uri(
         source.close()
 
 
-def output_name(scan: Scan, source: str, taken: dict[str, str]) -> str:
+def output_name(scan_id: str, source: str, taken: dict[str, str]) -> str:
     """File stem for a scan's outputs, unique within OUT (``taken``: stem -> source)."""
     import hashlib
 
-    name = safe_name(scan.scan_id)
+    name = safe_name(scan_id)
     owner = taken.get(name)
     if owner is not None and owner != source:
         name = f"{name}_{hashlib.sha1(source.encode()).hexdigest()[:8]}"
@@ -184,8 +185,11 @@ def finish_scan(
 ) -> dict[str, Any]:
     """Write a detected scan's files and return its JSONL record (sink half of screen_scan)."""
     assert item.scan is not None and item.detections is not None
-    name = output_name(item.scan, item.source, taken)
-    outputs, out_ms = writer.write(item.scan, item.detections, name=name, threshold=threshold)
+    scan_id = record_scan_id(item.scan, item.source, writer)
+    name = output_name(scan_id, item.source, taken)
+    outputs, out_ms = writer.write(
+        item.scan, item.detections, name=name, threshold=threshold, scan_id=scan_id
+    )
     item.timings.update(out_ms)
     source, digest = item.source, item.scan.source_sha256
     dx = outputs.get("dx")
@@ -202,15 +206,30 @@ def finish_scan(
         provider=detector.provider,
         timings_ms=item.timings,
         outputs=outputs,
+        scan_id=scan_id,
     )
 
 
+def record_scan_id(scan: Scan, source: str, writer: OutputWriter) -> str:
+    """The one id of a scan in every output: its own (a DICOS image's SOP Instance UID, a
+    file's name); for a live scan (a URI source) that we store as a DICOS DX, that DX's SOP
+    Instance UID, which is the id the viewer and the audit log see when they open it."""
+    if uri_scheme(source) is not None and writer.enabled("dx") and scan.sop_class_uid is None:
+        from backscatter.dicos.content import scan_uids
+
+        return scan_uids(scan).dx_instance
+    return scan.scan_id
+
+
 def detect_item(item: Item, detector: Detector) -> None:
-    """Detection half of screen_scan: fills ``item.detections`` and its timings."""
+    """Detection half of screen_scan: fills ``item.detections`` with the scan's flags (one per
+    object, :func:`~backscatter.inference.flags.to_flags`, every score) and its timings."""
     assert item.scan is not None
     dets: Detections = detector(item.scan)
-    item.detections = dets
+    t0 = time.perf_counter()
+    item.detections = to_flags(dets)
     item.timings.update(dets.extras.get("timings_ms", {}))
+    item.timings["flags"] = (time.perf_counter() - t0) * 1000
 
 
 def screen_scan(
@@ -250,10 +269,12 @@ def screen(
     queue_size: int = 4,
     on_item: Callable[[Item], None] | None = None,
     reader: Callable[[str], Scan] = read_file,
+    tdr_candidates: bool = False,
 ) -> ScreenSummary:
     """Screen ``inputs`` into ``out_dir`` with the threaded pipeline; resumes a previous run.
 
     ``on_item(item)`` is called for every finished or failed item (progress, error lines).
+    ``tdr_candidates`` also writes the flags below the threshold into each machine TDR.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -261,7 +282,9 @@ def screen(
     if not 0.0 <= thr <= 1.0:
         raise ValueError(f"threshold: expected 0..1, got {thr}")
     results = ResultsLog(out)
-    writer = OutputWriter(out, outputs, model_id=detector.model_id, card=detector.card)
+    writer = OutputWriter(
+        out, outputs, model_id=detector.model_id, card=detector.card, tdr_candidates=tdr_candidates
+    )
     skipped: list[str] = []
     summary = ScreenSummary(unavailable=dict(writer.unavailable))
 

@@ -12,6 +12,7 @@ import pytest
 
 from backscatter.cli.main import main
 from backscatter.inference.sinks import ResultsLog, coco_results, read_results
+from backscatter.viewer.overlay import LINE_H, MIN_WIDTH
 
 from .conftest import blob_scan
 
@@ -73,15 +74,15 @@ def test_folder_is_screened_with_every_output_and_a_bad_file_reported(
     for rec, box in zip(records, BOXES, strict=True):
         assert (rec["rows"], rec["columns"]) == (100, 120)
         assert rec["alarm"] == ("ALARM" if box else "CLEAR")
-        assert [d["box"] for d in rec["detections"]] == ([list(map(float, box))] if box else [])
+        assert [d["box"] for d in rec["flags"]] == ([list(map(float, box))] if box else [])
         assert rec["model_id"] == summary["model_id"] and rec["provider"] == "cpu"
         assert len(rec["source_sha256"]) == 64
         assert {"read", "infer", "overlay", "tdr", "dx"} <= set(rec["timings_ms"])
         overlay = cv2.imread(str(out / rec["outputs"]["overlay"]))
-        assert overlay.shape == (100, 120, 3)
+        assert overlay.shape == (LINE_H * 3 + 100, MIN_WIDTH, 3)  # banner, details, legend
         tdr = pydicom.dcmread(out / rec["outputs"]["tdr"])
         assert tdr.AlarmDecision == rec["alarm"]
-        assert int(tdr.NumberOfTotalObjects) == len(rec["detections"])
+        assert int(tdr.NumberOfTotalObjects) == len(rec["flags"])
         dx = pydicom.dcmread(out / rec["outputs"]["dx"])
         np.testing.assert_array_equal(dx.pixel_array, cv2.imread(rec["source"], -1))
     coco = json.loads((out / "coco_results.json").read_text())
