@@ -49,6 +49,13 @@ def run(args: argparse.Namespace) -> int:
     if args.results:
         path = Path(args.results)
         path = path / RESULTS_NAME if path.is_dir() else path
+        if not path.is_file():
+            print(
+                f"backscatter render: {args.results}: no results file there (expected the "
+                "results.jsonl of `backscatter detect`, or its folder)",
+                file=sys.stderr,
+            )
+            return 2
         record = find_record(path, args.scan, scan.scan_id, scan.source_sha256)
         if record is None:
             print(f"backscatter render: {path}: no record for {args.scan}", file=sys.stderr)

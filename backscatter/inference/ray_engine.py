@@ -24,6 +24,7 @@ from backscatter.inference.models import default_model_path, load_card
 from backscatter.inference.pipeline import Item
 from backscatter.inference.screening import (
     ScreenSummary,
+    check_inputs,
     expand_inputs,
     iter_uri,
     read_file,
@@ -129,6 +130,7 @@ def screen_ray(
     import ray
 
     t_start = time.perf_counter()
+    check_inputs(inputs)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     card = load_card(model if model is not None else default_model_path())

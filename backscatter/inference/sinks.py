@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from backscatter.detections import Detections
@@ -39,6 +40,17 @@ log = logging.getLogger(__name__)
 
 RESULTS = "results.jsonl"
 COCO = "coco_results.json"
+#: overlay PNG encoding: no row filter, stored without deflate. On a noisy 512 x 580 BGR
+#: overlay deflate costs ~9 ms of CPU at any level or strategy (zlib level 1: 8.7 ms, 330 KB;
+#: OpenCV's default: 9 ms, 600 KB) against 1.2 ms stored (870 KB): more than the detector's own
+#: 8.7 ms, so on a 2-core station it halved the all-outputs rate (bench/output_speed.py).
+#: Any PNG reader opens these files; recompress them offline (``optipng``) to archive them.
+PNG_PARAMS = [
+    cv2.IMWRITE_PNG_FILTER,
+    cv2.IMWRITE_PNG_FILTER_NONE,
+    cv2.IMWRITE_PNG_COMPRESSION,
+    0,
+]
 #: output kinds besides the JSONL line (which is always written)
 OUTPUT_KINDS: tuple[str, ...] = ("coco", "overlay", "tdr", "dx")
 
@@ -341,14 +353,12 @@ class OutputWriter:
     def _overlay(
         self, scan: Scan, dets: Detections, name: str, threshold: float, scan_id: str
     ) -> str:
-        import cv2
-
         from backscatter.viewer.overlay import overlay_image
 
         image = overlay_image(
             scan, dets, threshold=threshold, scan_id=scan_id, model_id=self.model_id
         )
-        ok, buf = cv2.imencode(".png", image)
+        ok, buf = cv2.imencode(".png", image, PNG_PARAMS)
         if not ok:
             raise OSError(f"{scan.scan_id}: PNG encoding of the overlay failed")
         rel = f"overlays/{name}.png"

@@ -15,6 +15,7 @@ A scan narrower than :data:`MIN_WIDTH` is centred on a wider canvas so the text 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import cv2
@@ -77,17 +78,25 @@ def overlay_image(
     canvas[2 * LINE_H : 2 * LINE_H + scan.rows, x0 : x0 + scan.cols] = image
     _banner(canvas[:LINE_H], verdict, why)
     _text(canvas[LINE_H : 2 * LINE_H], details, 6)
-    _legend(canvas[2 * LINE_H + scan.rows :], names, near_miss)
+    canvas[2 * LINE_H + scan.rows :] = _legend(names, cols, near_miss)
     return canvas
 
 
 def _fit(text: str, room: int, scale: float = 0.5) -> tuple[str, float]:
-    """Shrink the font a little, then cut the tail (``~``) until ``text`` fits in ``room`` px."""
-    while scale > 0.38 and cv2.getTextSize(text, _FONT, scale, 1)[0][0] > room:
-        scale -= 0.02
-    while len(text) > 4 and cv2.getTextSize(text, _FONT, scale, 1)[0][0] > room:
-        text = text[: int(len(text) * 0.95) - 1] + "~"
-    return text, scale
+    """Shrink the font (down to 0.38), then cut the tail (``~``) until ``text`` fits in ``room``
+    px. Text width is proportional to the scale and nearly to the length, so this takes two or
+    three measurements, not one per step: every OpenCV call hands the GIL back, and the sinks
+    run beside the detector threads."""
+    width = float(cv2.getTextSize(text, _FONT, scale, 1)[0][0])
+    if width <= room:
+        return text, scale
+    small = max(0.38, scale * room / width)
+    width = width * small / scale
+    while len(text) > 4 and width > room:
+        keep = max(4, int(len(text) * room / width) - 1)
+        text = text[:keep] + "~"
+        width = float(cv2.getTextSize(text, _FONT, small, 1)[0][0])
+    return text, small
 
 
 def _text(row: np.ndarray, text: str, x: int, colour: tuple[int, int, int] = _TEXT) -> None:
@@ -95,26 +104,41 @@ def _text(row: np.ndarray, text: str, x: int, colour: tuple[int, int, int] = _TE
     cv2.putText(row, fitted, (x, row.shape[0] - 7), _FONT, scale, colour, 1, cv2.LINE_AA)
 
 
-def _banner(row: np.ndarray, verdict: str, why: str) -> None:
+@functools.lru_cache(maxsize=8)
+def _verdict_box(verdict: str, rows: int) -> np.ndarray:
+    """The coloured ALARM / CLEAR box at the start of the banner (drawn once per verdict)."""
     (tw, _), _ = cv2.getTextSize(verdict, _FONT, 0.6, 2)
-    row[:, : tw + 16] = _VERDICT_BG[verdict]
-    cv2.putText(row, verdict, (8, row.shape[0] - 6), _FONT, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
-    _text(row, why, tw + 24)
+    box = np.empty((rows, tw + 16, 3), np.uint8)
+    box[:] = _VERDICT_BG[verdict]
+    cv2.putText(box, verdict, (8, rows - 6), _FONT, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
+    box.flags.writeable = False
+    return box
 
 
-def _legend(row: np.ndarray, names: Sequence[str], near_miss: float) -> None:
+def _banner(row: np.ndarray, verdict: str, why: str) -> None:
+    box = _verdict_box(verdict, row.shape[0])
+    row[:, : box.shape[1]] = box
+    _text(row, why, box.shape[1] + 8)
+
+
+@functools.lru_cache(maxsize=8)
+def _legend(names: tuple[str, ...], cols: int, near_miss: float) -> np.ndarray:
+    """The legend row (drawn once per class list and width, then copied)."""
+    row = np.empty((LINE_H, cols, 3), np.uint8)
+    row[:] = _BG
     x = 6
     scale = 0.42
-    items = [(n, class_colour(n)) for n in names]
-    for name, colour in items:
+    for name in names:
         (tw, _), _ = cv2.getTextSize(name, _FONT, scale, 1)
-        if x + 14 + tw > row.shape[1]:
+        if x + 14 + tw > cols:
             break
-        cv2.rectangle(row, (x, 6), (x + 10, row.shape[0] - 7), colour, cv2.FILLED)
-        cv2.putText(row, name, (x + 14, row.shape[0] - 7), _FONT, scale, _TEXT, 1, cv2.LINE_AA)
+        cv2.rectangle(row, (x, 6), (x + 10, LINE_H - 7), class_colour(name), cv2.FILLED)
+        cv2.putText(row, name, (x + 14, LINE_H - 7), _FONT, scale, _TEXT, 1, cv2.LINE_AA)
         x += 14 + tw + 12
     if near_miss > 0:
         note = f"dashed: near miss (< {near_miss:.2f} below)"
         (tw, _), _ = cv2.getTextSize(note, _FONT, scale, 1)
-        if x + tw < row.shape[1]:
-            cv2.putText(row, note, (x, row.shape[0] - 7), _FONT, scale, _TEXT, 1, cv2.LINE_AA)
+        if x + tw < cols:
+            cv2.putText(row, note, (x, LINE_H - 7), _FONT, scale, _TEXT, 1, cv2.LINE_AA)
+    row.flags.writeable = False
+    return row
