@@ -3,8 +3,9 @@
 A :class:`ReviewSession` walks a list of :class:`ReviewItem` (files, a ``detect`` results
 directory, or scans from a live source). For each scan the officer confirms or rejects machine
 flags, adds boxes the machine missed, and decides CLEAR / ALARM / INSPECT. :meth:`decide`
-writes the OPERATOR TDR and then the audit row, durably, before it returns; the caller shows
-the next scan only after that.
+writes the OPERATOR TDR (carrying the audit chain's head as it stands, see
+:mod:`backscatter.audit.head`) and then the audit row, durably, before it returns; the caller
+shows the next scan only after that.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from backscatter.audit import AuditLog, stamp_tdr, utc_now
 from backscatter.detections import Detections
 from backscatter.scan import Scan
-from backscatter.viewer.audit import AuditLog, utc_now
 from backscatter.viewer.state import Mark
 
 log = logging.getLogger(__name__)
@@ -386,6 +387,7 @@ class ReviewSession:
             )
         stamp = utc_now().replace(":", "").replace("-", "").replace(".", "")
         path = self.tdr_dir / f"{name}_operator_{stamp}.dcm"
+        head = self.audit.head()  # the chain as it stands, copied outside the database
         write_operator_tdr(
             machine_tdr,
             path,
@@ -395,6 +397,8 @@ class ReviewSession:
             rejected=sorted(k for k, v in item.verdicts.items() if not v and k in known),
             added=added,
         )
+        if head is not None:
+            stamp_tdr(path, head)
         return path
 
     def close(self) -> None:

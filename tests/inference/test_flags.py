@@ -128,7 +128,7 @@ def test_flags_below_the_threshold_are_candidates_and_reach_a_tdr_only_when_aske
 def test_a_live_scan_has_one_id_in_results_file_names_viewer_and_audit(
     tmp_path: Path, twin_model: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from backscatter.viewer.audit import AuditLog, read_rows
+    from backscatter.audit import AuditLog, read_rows
     from backscatter.viewer.review import ReviewSession, items_from_results
 
     out = tmp_path / "out"

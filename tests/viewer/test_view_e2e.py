@@ -66,6 +66,13 @@ def display() -> Iterator[str]:
         proc.wait(timeout=10)
 
 
+def audit_key(tmp: Path) -> Path:
+    """A fresh signing key for the viewer's audit log (``backscatter audit keygen``)."""
+    from backscatter.audit import keygen
+
+    return keygen(tmp / "keys" / "audit.key")[0]
+
+
 def keys(disp: str, wid: str, *names: str) -> None:
     """Type keys one at a time. The Qt highgui backend keeps only the last key pressed between
     two waitKeyEx calls, so keys are spaced further apart than a person types them."""
@@ -123,6 +130,7 @@ def test_review_in_a_real_window(tmp_path: Path, display: str) -> None:
     write_results_dir(tmp_path / "res", 3)
     db = tmp_path / "audit.db"
     args = [str(tmp_path / "res"), "--operator", "e2e-officer", "--audit", str(db)]
+    args += ["--audit-key", str(audit_key(tmp_path))]
 
     def firearm_shown(shot: np.ndarray) -> bool:
         return bool(colour_mask(shot, CLASS_COLOURS["firearm"]).any())
@@ -227,6 +235,7 @@ def test_live_source_shows_lines_as_they_arrive(tmp_path: Path, display: str) ->
     db = tmp_path / "audit.db"
     uri = "sim://handheld?seed=5&count=1&size=384x768&line_rate=60"  # ~6 s per scan
     args = [uri, "--operator", "live-op", "--audit", str(db), "--size", "1024x600", "--no-detect"]
+    args += ["--audit-key", str(audit_key(tmp_path))]
     proc, wid = start_viewer(display, args, tmp_path, lambda shot: bool(shot[:600, :1024].any()))
     try:
         deadline = time.monotonic() + 30
