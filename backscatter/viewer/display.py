@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import time
 from collections.abc import Mapping
 
 #: Qt platforms that need no X server or compositor
@@ -66,14 +67,21 @@ def _parse_display(display: str) -> tuple[str, int | None]:
 
 
 def _connects_unix(path: str, timeout_s: float) -> bool:
+    """True when something accepts a connection on the Unix socket ``path``. A socket file
+    that refuses is retried until ``timeout_s`` (a server that is just starting binds its
+    socket a moment before it listens); no socket file at all is an immediate False."""
     if not path or (not path.startswith("\0") and not os.path.exists(path)):
         return False
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout_s)
-    try:
-        s.connect(path)
-    except OSError:
-        return False
-    finally:
-        s.close()
-    return True
+    deadline = time.monotonic() + timeout_s
+    while True:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout_s)
+        try:
+            s.connect(path)
+            return True
+        except OSError:
+            if path.startswith("\0") or time.monotonic() >= deadline:
+                return False  # an abstract socket leaves no file: nothing tells it is starting
+        finally:
+            s.close()
+        time.sleep(0.1)
