@@ -377,8 +377,12 @@ def write_operator_tdr(
     added: Detections | None = None,
     operator_name: str | None = None,
     decision_time: datetime | None = None,
+    image: ImageRef | None = None,
 ) -> str:
     """Write an officer's decision on a machine TDR; returns the operator TDR's SOP Instance UID.
+
+    ``image`` is the image ``added`` boxes are drawn on when the machine TDR references none
+    (a CLEAR scan's machine TDR has no PTO, hence no image reference).
 
     ``machine_tdr`` is the machine TDR's path (or what :func:`read_tdr` returned for it).
     ``confirmed`` / ``rejected`` are its PotentialThreatObjectIDs (for our TDRs, the detection
@@ -436,7 +440,7 @@ def write_operator_tdr(
         item.ATDAssessmentSequence = DicomSequence([assessment])
         items.append(item)
     if added is not None and len(added):
-        refs = source.image_refs
+        refs = list(source.image_refs) or ([image] if image is not None else [])
         if not refs:
             raise DicosWriteError(path, "added PTOs: the machine TDR references no image")
         for i in range(len(added)):

@@ -350,6 +350,7 @@ class ReviewSession:
         return row
 
     def _write_tdr(self, item: ReviewItem, verdict: Decision) -> Path:
+        from backscatter.dicos.content import image_ref
         from backscatter.dicos.tdr import read_tdr, write_machine_tdr, write_operator_tdr
 
         assert self.tdr_dir is not None and item.scan is not None
@@ -396,6 +397,7 @@ class ReviewSession:
             confirmed=sorted(k for k, v in item.verdicts.items() if v and k in known),
             rejected=sorted(k for k, v in item.verdicts.items() if not v and k in known),
             added=added,
+            image=image_ref(item.scan),
         )
         if head is not None:
             stamp_tdr(path, head)

@@ -151,3 +151,33 @@ def test_a_live_scan_has_one_id_in_results_file_names_viewer_and_audit(
     rows = list(read_rows(tmp_path / "audit.db"))
     assert [r["scan_id"] for r in rows] == [r["scan_id"] for r in records]
     assert all(Path(r["tdr_path"]).name.startswith(r["scan_id"]) for r in rows)
+
+
+def test_a_box_the_officer_draws_on_a_clear_scan_reaches_the_operator_tdr(
+    tmp_path: Path, twin_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a CLEAR scan's machine TDR has no PTO (flags below the threshold are candidates), so the
+    # operator TDR takes the image reference from the scan itself
+    from backscatter.audit import AuditLog, read_rows
+    from backscatter.dicos.tdr import read_tdr
+    from backscatter.viewer.review import ReviewSession, items_from_results
+
+    out = tmp_path / "out"
+    args = [str(_folder(tmp_path)), "--out", str(out), "--model", str(twin_model)]
+    assert main(["detect", *args]) == 0
+    capsys.readouterr()
+    items = items_from_results(out)
+    clear = [k for k, it in enumerate(items) if it.machine_alarm == "CLEAR"]
+    with AuditLog(tmp_path / "audit.db") as audit:
+        session = ReviewSession(items, operator="op", audit=audit, tdr_dir=tmp_path / "tdr")
+        session.go(clear[0])
+        session.add_mark((10, 10, 40, 40), "blade")
+        session.decide("ALARM")
+        session.close()
+    row = next(iter(read_rows(tmp_path / "audit.db")))
+    assert row["note"] is None and row["tdr_path"]
+    tdr = read_tdr(str(row["tdr_path"]))
+    machine = pydicom.dcmread(out / read_results(out / "results.jsonl")[clear[0]]["outputs"]["tdr"])
+    assert int(machine.NumberOfTotalObjects) == 0
+    assert tdr.detections.label_names == ["blade"]
+    assert tdr.references[0] and tdr.references[0][0].sop_instance_uid
