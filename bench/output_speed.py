@@ -4,7 +4,9 @@ Figures printed, nothing asserted. N simulated 512 x 512 scans are written once 
 then ``screen()`` (what `backscatter detect` runs, default workers) screens them into a fresh
 folder with ``--outputs ''`` and with the default outputs (coco, overlay, tdr, dx), alternating
 rounds because the machine is shared. Printed: scans/s of each, the ratio all / results-only
-(target >= 0.5), and the mean milliseconds of each output per scan (from the records' timings).
+(target >= 0.5), the process CPU time per scan of each (its ratio is what the rate ratio tends
+to when the CPUs are the limit, and does not depend on what else runs on a shared host), and the
+mean milliseconds of each output per scan (from the records' timings).
 
     .venv/bin/python bench/output_speed.py [--scans 200] [--rounds 2]
 """
@@ -15,6 +17,7 @@ import argparse
 import collections
 import statistics
 import tempfile
+import time
 from pathlib import Path
 
 from backscatter.inference.detector import Detector
@@ -39,6 +42,7 @@ def main() -> None:
     workers = default_workers(None)
     det = Detector.load(args.model, threads=max(1, cpu_count() // workers))
     rates: dict[str, list[float]] = {"results-only": [], "all outputs": []}
+    cpu: dict[str, list[float]] = {"results-only": [], "all outputs": []}
     per_output: dict[str, list[float]] = collections.defaultdict(list)
     with tempfile.TemporaryDirectory(prefix="bs-out-speed-") as tmp:
         scans = Path(tmp) / "scans"
@@ -47,7 +51,9 @@ def main() -> None:
         for r in range(args.rounds):
             for label, outputs in (("results-only", ()), ("all outputs", ALL)):
                 out = Path(tmp) / f"out-{r}-{len(outputs)}"
+                c0 = time.process_time()
                 summary = screen([str(scans)], out, detector=det, outputs=outputs, workers=workers)
+                cpu[label].append((time.process_time() - c0) * 1000 / max(summary.done, 1))
                 rates[label].append(summary.done / summary.wall_s)
                 if outputs:
                     for rec in read_results(out / "results.jsonl"):
@@ -59,6 +65,11 @@ def main() -> None:
     print(f"results.jsonl only: {only:.1f} scans/s   (rounds: {_fmt(rates['results-only'])})")
     print(f"all outputs:        {every:.1f} scans/s   (rounds: {_fmt(rates['all outputs'])})")
     print(f"ratio all / results-only: {every / only:.2f} (target >= 0.5)")
+    c_only, c_all = (statistics.median(cpu[k]) for k in ("results-only", "all outputs"))
+    print(
+        f"CPU ms per scan (all threads of this process): results-only {c_only:.1f}, all outputs "
+        f"{c_all:.1f}; ratio {c_only / c_all:.2f} = the rate ratio on a CPU-bound, unshared host"
+    )
     print(
         "mean ms per scan with all outputs: "
         + ", ".join(f"{k} {statistics.mean(v):.1f}" for k, v in per_output.items())
