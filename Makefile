@@ -5,7 +5,14 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 RUN_OUT ?= demo-out
 
-.PHONY: run test lint typecheck pytest venv venv-dev clean
+.PHONY: run test lint typecheck pytest venv venv-dev clean deps
+
+#: what the tests need from Debian: a real DICOM peer (dcmtk, dicom3tools), a real archive
+#: (orthanc), a real X display
+#: (xvfb, xdotool, x11-apps for xwd, imagemagick), a real browser (chromium), openssl.
+#: `make test` passes without them, skipping those tests; its last lines say which and why.
+DEB_PACKAGES := dcmtk dicom3tools openssl orthanc xvfb xdotool x11-apps imagemagick chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(VENV)/.base-stamp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +42,12 @@ pytest: $(VENV)/.dev-stamp
 	$(VENV)/bin/pytest -q
 
 test: lint typecheck pytest
+
+## the Debian packages the tests use (what .ci/run installs on a fresh machine)
+deps:
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		$(DEB_PACKAGES) >/dev/null
 
 clean:
 	rm -rf $(VENV) $(RUN_OUT) .pytest_cache .mypy_cache .ruff_cache

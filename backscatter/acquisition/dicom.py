@@ -27,7 +27,7 @@ from backscatter.acquisition._common import (
     supported_dtype,
     tolerant_pydicom,
 )
-from backscatter.acquisition.errors import ScanReadError
+from backscatter.acquisition.errors import NotAnImageError, ScanReadError
 from backscatter.acquisition.policy import AUTO_PLUGINS, DEFAULT_POLICY, ReadPolicy
 from backscatter.scan import AcquisitionMetadata, Scan
 
@@ -126,19 +126,19 @@ def _dicom_from_loaded(loaded: LoadedFile, *, policy: ReadPolicy) -> Scan:
         extra = ""
         if "NumberOfFrames" in ds and "Rows" in ds:
             extra = f" ({_int(ds, 'NumberOfFrames')} frames of {ds.Rows} x {ds.Columns})"
-        raise ScanReadError(source, f"is {what}{extra}, not a 2-D image")
+        raise NotAnImageError(source, f"is {what}{extra}, not a 2-D image")
     pixel_tags = [t for t in (*STANDARD_PIXEL_TAGS, *V02A_PIXEL_TAGS) if t in ds]
     if not pixel_tags:
         if looks_truncated(ds, loaded.data):
             raise ScanReadError(source, "truncated or corrupt DICOM: file ends inside an element")
         what = f"SOP class {sop_class}" if sop_class else "no SOP class"
-        raise ScanReadError(source, f"DICOM has no pixel data ({what}): not a 2-D image")
+        raise NotAnImageError(source, f"DICOM has no pixel data ({what}): not a 2-D image")
     for name in ("Rows", "Columns"):
         if name not in ds:
             raise ScanReadError(source, f"DICOM has pixel data but no {name}")
     frames = _int(ds, "NumberOfFrames", 1)
     if frames > 1:
-        raise ScanReadError(source, f"is a multi-frame object ({frames} frames), not a 2-D image")
+        raise NotAnImageError(source, f"is a multi-frame object ({frames} frames), not a 2-D image")
     samples = _int(ds, "SamplesPerPixel", 1)
     rows, cols = _int(ds, "Rows"), _int(ds, "Columns")
     bits_alloc = _int(ds, "BitsAllocated", 16)

@@ -14,6 +14,11 @@ class ScanReadError(ValueError):
         super().__init__(f"{self.source}: {reason}")
 
 
+class NotAnImageError(ScanReadError):
+    """A readable object that is not a 2-D image (a TDR, a CT volume, a QR object...): a batch
+    skips it rather than counting it as a failure."""
+
+
 class ScanAccessError(OSError):
     """The input cannot be opened at all (missing path, a directory, permission)."""
 

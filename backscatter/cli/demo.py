@@ -76,6 +76,20 @@ def _scans_only(uri: str, out: Path, count: int) -> int:
     return 0
 
 
+def _demo_key(out: Path) -> Path | None:
+    """The configured audit key, else a demo key made in OUT (it signs the demo's rows, but a
+    key beside its log protects nothing: a station uses `backscatter audit keygen`)."""
+    from backscatter.audit.keys import keygen, load_config
+
+    if load_config().key is not None:
+        return None
+    key = out / "demo-audit.key"
+    if not key.exists():
+        keygen(key)
+        _say(f"made a demo audit key {key} (for a station: `backscatter audit keygen`, README)")
+    return key
+
+
 def _show(out: Path) -> None:
     try:
         from backscatter.cli import view
@@ -84,7 +98,11 @@ def _show(out: Path) -> None:
         return
     p = argparse.ArgumentParser(prog="backscatter view")
     view.add_arguments(p)
-    vargs = p.parse_args([str(out), "--operator", "demo", "--audit", str(out / "audit.db")])
+    argv = [str(out), "--operator", "demo", "--audit", str(out / "audit.db")]
+    key = _demo_key(out)
+    if key is not None:
+        argv += ["--audit-key", str(key)]
+    vargs = p.parse_args(argv)
     vargs.debug = False
     _say("opening the viewer on the results (q quits)")
     view.run(vargs)
@@ -107,10 +125,13 @@ def run(args: argparse.Namespace) -> int:
     det = _load_detector(args)
     code = _scans_only(uri, out, args.count) if det is None else _screen(det, uri, out, args.count)
     if show and code == 0:
-        if os.environ.get("DISPLAY"):
-            _show(out)
+        from backscatter.viewer.display import display_problem
+
+        problem = display_problem()
+        if problem:
+            _say(f"no viewer window: {problem}; the results are on disk in {out}")
         else:
-            _say("--show given but no $DISPLAY: headless, results are on disk")
+            _show(out)
     return code
 
 
@@ -130,8 +151,8 @@ def _screen(det: Any, uri: str, out: Path, count: int) -> int:
         rec = item.record or {}
         flags = [
             f"{d['class_name']} {d['score']:.2f}"
-            for d in rec.get("detections", [])
-            if d["score"] >= rec.get("threshold", 0.5)
+            + "".join(f" ({k} {v:.2f})" for k, v in list(d.get("alternatives", {}).items())[:1])
+            for d in rec.get("flags", [])
         ]
         alarms += rec.get("alarm") == "ALARM"
         _say(f"{rec.get('scan_id')}: {rec.get('alarm')} {', '.join(flags)}".rstrip())

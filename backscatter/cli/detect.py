@@ -41,6 +41,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="at most N scans from each URI source (default: all it gives; sim://...&count=N)",
     )
+    p.add_argument(
+        "--tdr-candidates",
+        action="store_true",
+        help="also write flags below the threshold into the machine TDRs (as NO_THREAT PTOs)",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("--engine", choices=("local", "ray"), default="local")
     p.add_argument("--address", default=None, help="Ray cluster address (default: local Ray)")
@@ -70,6 +75,13 @@ def run(args: argparse.Namespace) -> int:
         args.threads = max(1, cpu_count() // args.workers)  # share the CPUs, do not oversubscribe
     bars: list[tqdm[Any]] = []
 
+    def on_skip(exc: Exception) -> None:
+        line = f"backscatter detect: {exc} (skipped)"
+        if bars:
+            bars[0].write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr)
+
     def on_item(item: Item) -> None:
         if not bars:  # created on the first result, after the model and any logging
             bars.append(tqdm(unit="scan", desc="detect", disable=None))
@@ -94,10 +106,12 @@ def run(args: argparse.Namespace) -> int:
                 per_uri=args.count,
                 address=args.address,
                 on_item=on_item,
+                tdr_candidates=args.tdr_candidates,
             )
         else:
-            from backscatter.inference.screening import screen
+            from backscatter.inference.screening import check_inputs, screen
 
+            check_inputs(args.inputs)  # a mistyped folder: one line, no output folder created
             det = Detector.load(args.model, args.provider, threads=args.threads, tile=tile)
             info = det.describe()
             if not args.json:
@@ -114,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
                 workers=args.workers,
                 per_uri=args.count,
                 on_item=on_item,
+                tdr_candidates=args.tdr_candidates,
+                on_skip=on_skip,
             )
     finally:
         for bar in bars:
@@ -127,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
         "done": summary.done,
         "failed": summary.failed,
         "skipped": summary.skipped,
+        "not_images": len(summary.not_images),
         "wall_s": round(summary.wall_s, 3),
         "scans_per_s": round(summary.done / summary.wall_s, 2) if summary.wall_s else 0.0,
         "stage_ms": {k: round(v, 1) for k, v in summary.stage_ms.items()},
@@ -137,7 +154,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(
             f"backscatter detect: {summary.done} screened, {summary.failed} failed, "
-            f"{summary.skipped} already done -> {args.out}/results.jsonl "
+            f"{summary.skipped} already done, {len(summary.not_images)} skipped (not a 2-D "
+            f"image) -> {args.out}/results.jsonl "
             f"({report['scans_per_s']} scans/s)",
             file=sys.stderr,
         )

@@ -33,6 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     r.add_argument("--model", default=None, help="ONNX model or card (with --show-machine-flags)")
     r.add_argument("--size", default="1280x760", metavar="WxH", help="window size in pixels")
+    r.add_argument("--audit-key", metavar="KEY", help="signing key (default: the configured one)")
 
     s = sub.add_parser("score", help="score a trainee: report.json + report.html")
     s.add_argument("exercise", metavar="EX", help="exercise folder")
@@ -72,8 +73,22 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from backscatter.audit.keys import signing_key
     from backscatter.cli.view import _size
+    from backscatter.viewer.display import display_problem
     from backscatter.viewer.exercise import audit_path, run_exercise
+
+    problem = display_problem()
+    if problem:  # before anything else: Qt would abort the process with its own message
+        print(f"backscatter exercise: cannot open a window: {problem}", file=sys.stderr)
+        return 2
+    key = signing_key(args.audit_key, required=False)
+    if key is None:
+        print(
+            "backscatter exercise: no audit signing key configured: the trainee's answers "
+            "are chained but not signed",
+            file=sys.stderr,
+        )
 
     detector = None
     if args.show_machine_flags:
@@ -89,6 +104,7 @@ def _run(args: argparse.Namespace) -> int:
         time_limit_s=args.time_limit,
         detector=detector,
         size=_size(args.size),
+        key=key,
     )
     print(
         f"{session.decided} of {len(session.items)} scans decided by {args.trainee}; "

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     import cv2
 
     from backscatter.acquisition.open import open_scan
-    from backscatter.detections import Detections
+    from backscatter.inference.flags import record_flags
     from backscatter.viewer.render import render
     from backscatter.viewer.review import RESULTS_NAME
     from backscatter.viewer.state import StatusInfo, ViewState
@@ -49,11 +49,18 @@ def run(args: argparse.Namespace) -> int:
     if args.results:
         path = Path(args.results)
         path = path / RESULTS_NAME if path.is_dir() else path
+        if not path.is_file():
+            print(
+                f"backscatter render: {args.results}: no results file there (expected the "
+                "results.jsonl of `backscatter detect`, or its folder)",
+                file=sys.stderr,
+            )
+            return 2
         record = find_record(path, args.scan, scan.scan_id, scan.source_sha256)
         if record is None:
             print(f"backscatter render: {path}: no record for {args.scan}", file=sys.stderr)
             return 1
-        dets = Detections.from_records(record.get("detections") or [])
+        dets = record_flags(record)
         threshold = float(record.get("threshold", 0.5))
     if args.threshold is not None:
         threshold = args.threshold

@@ -181,11 +181,13 @@ def run(args: argparse.Namespace) -> int:
                 raise
             print(f"backscatter serve: no detector ({exc}); storing only", file=sys.stderr)
         else:
-            config.detect = det
+            from backscatter.inference.flags import flagging
+
             config.model_id = det.model_id
             config.model_version = det.card.version or ""
             config.model_sha256 = det.card.sha256 or ""
             config.alarm_threshold = args.threshold if args.threshold is not None else det.threshold
+            config.detect = flagging(det, threshold=config.alarm_threshold)  # one PTO per flag
             print(f"backscatter serve: detector {det.model_id} on {det.provider}", file=sys.stderr)
     import signal
 

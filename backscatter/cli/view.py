@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 HELP = "review scans in a window: decide CLEAR / ALARM / INSPECT, every decision audited"
 
@@ -20,8 +21,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--operator", required=True, metavar="ID", help="the signed-in officer's id")
     p.add_argument(
-        "--audit", default="backscatter-audit.db", metavar="DB", help="audit log (SQLite)"
+        "--audit",
+        default=None,
+        metavar="DB",
+        help="audit log (SQLite; default: audit.db in the reviewed folder, OUT/audit.db for a "
+        "`detect` results folder, ./audit.db for a live source only)",
     )
+    p.add_argument(
+        "--audit-key",
+        metavar="KEY",
+        help="signing key (default: `key:` of /etc/backscatter/audit.yaml or "
+        "$BACKSCATTER_AUDIT_CONFIG; make one with `backscatter audit keygen`)",
+    )
+    p.add_argument("--audit-config", metavar="YAML", help="audit config file (key, witness)")
     p.add_argument(
         "--tdr-dir", metavar="DIR", help="operator TDRs (default: operator_tdr/ beside the DB)"
     )
@@ -56,10 +68,21 @@ def _detector(args: argparse.Namespace) -> tuple[object | None, str]:
     return det, ""
 
 
-def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def default_audit(sources: list[str]) -> Path:
+    """``audit.db`` in the first reviewed folder (a file's folder); ./audit.db for live only."""
+    for src in sources:
+        p = Path(src)
+        if p.is_dir():
+            return p / "audit.db"
+        if p.is_file():
+            return p.parent / "audit.db"
+    return Path("audit.db")
 
-    from backscatter.viewer.audit import AuditLog
+
+def run(args: argparse.Namespace) -> int:
+    from backscatter.audit import AuditLog, load_config
+    from backscatter.audit.keys import signing_key
+    from backscatter.viewer.display import display_problem
     from backscatter.viewer.review import ReviewSession, expand_sources
     from backscatter.viewer.state import ViewState
     from backscatter.viewer.window import Viewer
@@ -69,9 +92,15 @@ def run(args: argparse.Namespace) -> int:
     if not items and not live:
         print("backscatter view: no scans found in the given sources", file=sys.stderr)
         return 1
+    problem = display_problem()
+    if problem:  # before any window: Qt would abort the process with its own message
+        print(f"backscatter view: cannot open a window: {problem}", file=sys.stderr)
+        return 2
+    config = load_config(args.audit_config)
+    key = signing_key(args.audit_key, config=config)
     needs_detector = any(it.detections is None for it in items) or bool(live)
     detector, note = _detector(args) if needs_detector else (None, "")
-    audit_path = Path(args.audit)
+    audit_path = Path(args.audit) if args.audit else default_audit(args.sources)
     tdr_dir = None if args.no_tdr else Path(args.tdr_dir or audit_path.parent / "operator_tdr")
     state = ViewState()
     if args.threshold is not None:
@@ -80,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         state.threshold = items[0].threshold
     elif detector is not None:
         state.threshold = float(getattr(detector, "threshold", 0.5))
-    with AuditLog(audit_path) as audit:
+    with AuditLog(audit_path, key=key, witness=config.witness or True) as audit:
         session = ReviewSession(
             items,
             operator=args.operator,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 import numpy as np
@@ -96,8 +96,14 @@ def pto_item(
     probability: float | None,
     mask: np.ndarray | None = None,
     category: ThreatCategory | None = None,
+    alternatives: Mapping[str, float] | None = None,
 ) -> Dataset:
-    """One ThreatSequence item: PTO id, representation (ROI, polygon, reference), assessment."""
+    """One ThreatSequence item: PTO id, representation (ROI, polygon, reference), assessment.
+
+    ``alternatives`` (other classes proposed on the same object, ``{class_name: score}``) are
+    further ATDAssessmentSequence items after the first, each with the PTO's flag and its own
+    probability; readers that take the first assessment see the top class.
+    """
     x0, y0, x1, y1 = (float(v) for v in box)
     item = Dataset()
     item.PotentialThreatObjectID = int(pto_id)
@@ -114,6 +120,19 @@ def pto_item(
     rep.ThreatROIVoxelSequence = DicomSequence([roi])
     rep.BoundingPolygon = [x0, y0, x1, y0, x1, y1, x0, y1]
     item.PTORepresentationSequence = DicomSequence([rep])
+    assessments = [_assessment(class_name, flag, probability, category)]
+    for name, score in (alternatives or {}).items():
+        assessments.append(_assessment(name, flag, score, None))
+    item.ATDAssessmentSequence = DicomSequence(assessments)
+    return item
+
+
+def _assessment(
+    class_name: str,
+    flag: AssessmentFlag,
+    probability: float | None,
+    category: ThreatCategory | None,
+) -> Dataset:
     assessment = Dataset()
     assessment.ThreatCategory = str(category or category_for(class_name))
     assessment.ThreatCategoryDescription = class_name
@@ -121,8 +140,7 @@ def pto_item(
     assessment.ATDAssessmentFlag = str(flag)
     if probability is not None:
         assessment.ATDAssessmentProbability = float(np.clip(probability, 0.0, 1.0))
-    item.ATDAssessmentSequence = DicomSequence([assessment])
-    return item
+    return assessment
 
 
 def _set_tdr_module(
@@ -199,6 +217,7 @@ def _scan_tdr(
             flag=AssessmentFlag.THREAT if alarm[i] else AssessmentFlag.NO_THREAT,
             probability=float(detections.scores[i]) if with_probability else None,
             mask=None if detections.masks is None else detections.masks[i],
+            alternatives=detections.alternatives(i) if with_probability else None,
         )
         for i in range(len(detections))
     ]
@@ -256,8 +275,11 @@ def write_machine_tdr(
 ) -> str:
     """Write the detector's TDR for ``scan``; returns the TDR's SOP Instance UID.
 
-    AlarmDecision is ALARM when any score >= ``alarm_threshold``; each PTO's ATDAssessmentFlag is
-    THREAT/NO_THREAT by the same rule and its ATDAssessmentProbability is the score. ``image``
+    ``detections`` are the flags to report, one PTO each (the screening sinks pass the flags at
+    or above the threshold, :mod:`backscatter.inference.flags`); a flag's other classes
+    (``class_scores``) follow its first assessment as alternatives. AlarmDecision is ALARM
+    when any score >= ``alarm_threshold``; each PTO's ATDAssessmentFlag is THREAT/NO_THREAT
+    by the same rule and its ATDAssessmentProbability is the score. ``image``
     defaults to the scan's own image (the DX :func:`~backscatter.dicos.dx.write_dx` writes, or
     the received DICOS/DICOM image). PTO ids are the detection indices 0..N-1.
     """
@@ -437,8 +459,12 @@ def write_operator_tdr(
     added: Detections | None = None,
     operator_name: str | None = None,
     decision_time: datetime | None = None,
+    image: ImageRef | None = None,
 ) -> str:
     """Write an officer's decision on a machine TDR; returns the operator TDR's SOP Instance UID.
+
+    ``image`` is the image ``added`` boxes are drawn on when the machine TDR references none
+    (a CLEAR scan's machine TDR has no PTO, hence no image reference).
 
     ``machine_tdr`` is the machine TDR's path (or what :func:`read_tdr` returned for it).
     ``confirmed`` / ``rejected`` are its PotentialThreatObjectIDs (for our TDRs, the detection
@@ -496,7 +522,7 @@ def write_operator_tdr(
         item.ATDAssessmentSequence = DicomSequence([assessment])
         items.append(item)
     if added is not None and len(added):
-        refs = source.image_refs
+        refs = list(source.image_refs) or ([image] if image is not None else [])
         if not refs:
             raise DicosWriteError(path, "added PTOs: the machine TDR references no image")
         for i in range(len(added)):

@@ -11,9 +11,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from backscatter.audit import utc_now
 from backscatter.exercise import ExerciseError
 from backscatter.exercise.score import Score
-from backscatter.viewer.audit import utc_now
 
 #: figures stored per exercise (columns, in order)
 FIGURES: tuple[str, ...] = (

@@ -226,7 +226,7 @@ def _seconds(shown: str | None, decided: str | None) -> float | None:
 
 
 def responses_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, Response]:
-    """The last decision per scan id from audit rows (as :func:`viewer.audit.read_rows` gives)."""
+    """The last decision per scan id from audit rows (as :func:`audit.read_rows` gives)."""
     out: dict[str, Response] = {}
     for r in rows:
         marks_raw = r.get("marks")
@@ -258,8 +258,8 @@ def load_key(exercise: str | Path) -> dict[str, Any]:
 
 def score_exercise(exercise: str | Path, trainee: str) -> Score:
     """Score trainee ``trainee`` on exercise folder ``exercise`` from their audit log."""
+    from backscatter.audit import read_rows
     from backscatter.exercise import AUDIT_DIR
-    from backscatter.viewer.audit import read_rows
 
     key = load_key(exercise)
     db = Path(exercise) / AUDIT_DIR / f"{trainee}.db"

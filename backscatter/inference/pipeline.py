@@ -38,6 +38,11 @@ class Item:
     record: dict[str, Any] | None = None
     #: position in the input order (set by the pipeline's source stage)
     seq: int = -1
+    #: the scan's id in every output and the stem of its output files (set in input order)
+    scan_id: str = ""
+    name: str = ""
+    #: files written for this scan, relative to the output folder (kind -> path or None)
+    outputs: dict[str, str | None] = field(default_factory=dict)
 
 
 @dataclass

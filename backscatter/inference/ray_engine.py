@@ -24,6 +24,7 @@ from backscatter.inference.models import default_model_path, load_card
 from backscatter.inference.pipeline import Item
 from backscatter.inference.screening import (
     ScreenSummary,
+    check_inputs,
     expand_inputs,
     iter_uri,
     read_file,
@@ -60,10 +61,15 @@ class ScreenWorker:
         outputs: Sequence[str],
         threshold: float,
         taken: dict[str, str],
+        tdr_candidates: bool = False,
     ) -> None:
         self.det = Detector.load(model, provider, threads=threads, tile=tile)
         self.writer = OutputWriter(
-            Path(out_dir), outputs, model_id=self.det.model_id, card=self.det.card
+            Path(out_dir),
+            outputs,
+            model_id=self.det.model_id,
+            card=self.det.card,
+            tdr_candidates=tdr_candidates,
         )
         self.threshold = threshold
         self.taken = dict(taken)
@@ -112,6 +118,7 @@ def screen_ray(
     address: str | None = None,
     batch_size: int = 8,
     on_item: Callable[[Item], None] | None = None,
+    tdr_candidates: bool = False,
 ) -> tuple[ScreenSummary, dict[str, Any]]:
     """Screen ``inputs`` into ``out_dir`` on Ray; returns the summary and runtime info.
 
@@ -123,6 +130,7 @@ def screen_ray(
     import ray
 
     t_start = time.perf_counter()
+    check_inputs(inputs)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     card = load_card(model if model is not None else default_model_path())
@@ -180,6 +188,7 @@ def screen_ray(
                     "outputs": list(outputs),
                     "threshold": thr,
                     "taken": dict(results.names),
+                    "tdr_candidates": tdr_candidates,
                 },
             )
             for row in ds.iter_rows():

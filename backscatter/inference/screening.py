@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backscatter.acquisition.errors import ScanAccessError, ScanReadError
+from backscatter.acquisition.errors import NotAnImageError, ScanAccessError, ScanReadError
 from backscatter.acquisition.sources import open_source, uri_scheme
 from backscatter.detections import Detections
 from backscatter.inference.detector import Detector
+from backscatter.inference.flags import to_flags
 from backscatter.inference.models import sha256_file
 from backscatter.inference.pipeline import Item, Pipeline, PipelineStats
 from backscatter.inference.sinks import (
@@ -84,6 +85,15 @@ def _files_under(p: Path) -> Iterator[InputRef]:
         yield InputRef(str(p.resolve()))
 
 
+def check_inputs(inputs: Sequence[str]) -> None:
+    """Raise :class:`ScanAccessError` naming the first input when none of ``inputs`` exists (a
+    mistyped folder), so a run creates no empty output folder; with some existing, the missing
+    ones are reported per item."""
+    problems = [ref for ref in expand_inputs(inputs) if isinstance(ref, ScanAccessError)]
+    if inputs and len(problems) == len(inputs):
+        raise problems[0]
+
+
 def read_file(path: str) -> Scan:
     """The acquisition package's reader (``open_scan``) for one file."""
     try:
@@ -103,10 +113,13 @@ def iter_items(
     per_uri: int | None = None,
     reader: Callable[[str], Scan] = read_file,
     skipped: list[str] | None = None,
+    not_images: Callable[[NotAnImageError], None] | None = None,
 ) -> Iterator[Item]:
     """Read every input into an :class:`Item` (scan or error), skipping sources already done.
 
-    ``per_uri`` caps how many scans a URI source gives (a simulated device never ends).
+    ``per_uri`` caps how many scans a URI source gives (a simulated device never ends). A file
+    that is a readable object but no 2-D image (a TDR, a CT volume) yields no item: it goes to
+    ``not_images`` (when given; else it is an error item like any other).
     """
     for ref in expand_inputs(inputs):
         if isinstance(ref, Exception):
@@ -120,6 +133,12 @@ def iter_items(
             t0 = time.perf_counter()
             try:
                 scan = reader(ref.ref)
+            except NotAnImageError as exc:
+                if not_images is None:
+                    yield Item(source=ref.ref, error=exc)
+                else:
+                    not_images(exc)
+                continue
             except (ValueError, OSError) as exc:
                 yield Item(source=ref.ref, error=exc)
                 continue
@@ -162,11 +181,11 @@ def iter_uri(
         source.close()
 
 
-def output_name(scan: Scan, source: str, taken: dict[str, str]) -> str:
+def output_name(scan_id: str, source: str, taken: dict[str, str]) -> str:
     """File stem for a scan's outputs, unique within OUT (``taken``: stem -> source)."""
     import hashlib
 
-    name = safe_name(scan.scan_id)
+    name = safe_name(scan_id)
     owner = taken.get(name)
     if owner is not None and owner != source:
         name = f"{name}_{hashlib.sha1(source.encode()).hexdigest()[:8]}"
@@ -174,21 +193,33 @@ def output_name(scan: Scan, source: str, taken: dict[str, str]) -> str:
     return name
 
 
-def finish_scan(
-    item: Item,
-    *,
-    detector: Detector,
-    writer: OutputWriter,
-    threshold: float,
-    taken: dict[str, str],
-) -> dict[str, Any]:
-    """Write a detected scan's files and return its JSONL record (sink half of screen_scan)."""
-    assert item.scan is not None and item.detections is not None
-    name = output_name(item.scan, item.source, taken)
-    outputs, out_ms = writer.write(item.scan, item.detections, name=name, threshold=threshold)
+def name_item(item: Item, writer: OutputWriter, taken: dict[str, str]) -> None:
+    """Give a read scan its id and output file stem (call in input order: names are unique
+    within OUT by order of arrival, so they must not depend on which worker is faster)."""
+    if item.scan is None or item.name:
+        return
+    item.scan_id = record_scan_id(item.scan, item.source, writer)
+    item.name = output_name(item.scan_id, item.source, taken)
+
+
+def write_item(item: Item, writer: OutputWriter, threshold: float) -> None:
+    """Write a detected scan's files (overlay, DX, TDR) into ``item.outputs``; the slow,
+    parallel half of the sinks (it runs on the detect workers)."""
+    assert item.scan is not None and item.detections is not None and item.name
+    outputs, out_ms = writer.write(
+        item.scan, item.detections, name=item.name, threshold=threshold, scan_id=item.scan_id
+    )
+    item.outputs = outputs
     item.timings.update(out_ms)
+
+
+def item_record(
+    item: Item, *, detector: Detector, writer: OutputWriter, threshold: float
+) -> dict[str, Any]:
+    """The JSONL record of a scan whose files :func:`write_item` wrote."""
+    assert item.scan is not None and item.detections is not None
     source, digest = item.source, item.scan.source_sha256
-    dx = outputs.get("dx")
+    dx = item.outputs.get("dx")
     if uri_scheme(item.source) is not None and dx:  # a live scan: point at the DX we wrote
         source, digest = dx, sha256_file(writer.out_dir / dx)
     return make_record(
@@ -201,16 +232,45 @@ def finish_scan(
         model_id=detector.model_id,
         provider=detector.provider,
         timings_ms=item.timings,
-        outputs=outputs,
+        outputs=item.outputs,
+        scan_id=item.scan_id,
     )
 
 
+def finish_scan(
+    item: Item,
+    *,
+    detector: Detector,
+    writer: OutputWriter,
+    threshold: float,
+    taken: dict[str, str],
+) -> dict[str, Any]:
+    """Write a detected scan's files and return its JSONL record (sink half of screen_scan)."""
+    name_item(item, writer, taken)
+    write_item(item, writer, threshold)
+    return item_record(item, detector=detector, writer=writer, threshold=threshold)
+
+
+def record_scan_id(scan: Scan, source: str, writer: OutputWriter) -> str:
+    """The one id of a scan in every output: its own (a DICOS image's SOP Instance UID, a
+    file's name); for a live scan (a URI source) that we store as a DICOS DX, that DX's SOP
+    Instance UID, which is the id the viewer and the audit log see when they open it."""
+    if uri_scheme(source) is not None and writer.enabled("dx") and scan.sop_class_uid is None:
+        from backscatter.dicos.content import scan_uids
+
+        return scan_uids(scan).dx_instance
+    return scan.scan_id
+
+
 def detect_item(item: Item, detector: Detector) -> None:
-    """Detection half of screen_scan: fills ``item.detections`` and its timings."""
+    """Detection half of screen_scan: fills ``item.detections`` with the scan's flags (one per
+    object, :func:`~backscatter.inference.flags.to_flags`, every score) and its timings."""
     assert item.scan is not None
     dets: Detections = detector(item.scan)
-    item.detections = dets
+    t0 = time.perf_counter()
+    item.detections = to_flags(dets)
     item.timings.update(dets.extras.get("timings_ms", {}))
+    item.timings["flags"] = (time.perf_counter() - t0) * 1000
 
 
 def screen_scan(
@@ -231,6 +291,8 @@ class ScreenSummary:
     done: int = 0
     failed: int = 0
     skipped: int = 0
+    #: files that are no 2-D image (TDRs, CT volumes...), "PATH: reason" each
+    not_images: list[str] = field(default_factory=list)
     dropped: int = 0
     wall_s: float = 0.0
     stage_ms: dict[str, float] = field(default_factory=dict)
@@ -250,25 +312,46 @@ def screen(
     queue_size: int = 4,
     on_item: Callable[[Item], None] | None = None,
     reader: Callable[[str], Scan] = read_file,
+    tdr_candidates: bool = False,
+    on_skip: Callable[[NotAnImageError], None] | None = None,
 ) -> ScreenSummary:
     """Screen ``inputs`` into ``out_dir`` with the threaded pipeline; resumes a previous run.
 
+    Each detect worker also writes its scan's files (overlay, DX, TDR), so they are written in
+    parallel; the sink appends the JSONL lines in input order, each after its scan's files.
+
     ``on_item(item)`` is called for every finished or failed item (progress, error lines).
+    ``tdr_candidates`` also writes the flags below the threshold into each machine TDR.
+    ``on_skip(error)`` is called for each file that is no 2-D image (skipped, not failed).
+    When no input exists at all, :class:`~backscatter.acquisition.errors.ScanAccessError` is
+    raised before anything is created.
     """
+    check_inputs(inputs)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     thr = detector.threshold if threshold is None else float(threshold)
     if not 0.0 <= thr <= 1.0:
         raise ValueError(f"threshold: expected 0..1, got {thr}")
     results = ResultsLog(out)
-    writer = OutputWriter(out, outputs, model_id=detector.model_id, card=detector.card)
+    writer = OutputWriter(
+        out, outputs, model_id=detector.model_id, card=detector.card, tdr_candidates=tdr_candidates
+    )
     skipped: list[str] = []
     summary = ScreenSummary(unavailable=dict(writer.unavailable))
 
-    def sink(item: Item) -> None:
-        record = finish_scan(
-            item, detector=detector, writer=writer, threshold=thr, taken=results.names
-        )
+    taken = dict(results.names)
+
+    def named(items: Iterator[Item]) -> Iterator[Item]:
+        for item in items:  # on the source thread, in input order
+            name_item(item, writer, taken)
+            yield item
+
+    def work(item: Item) -> None:
+        detect_item(item, detector)
+        write_item(item, writer, thr)  # the files, in parallel on the workers
+
+    def sink(item: Item) -> None:  # in input order: only the JSONL line, after its files
+        record = item_record(item, detector=detector, writer=writer, threshold=thr)
         results.append(record)
         item.record = record
 
@@ -278,12 +361,22 @@ def screen(
         if on_item is not None:
             on_item(item)
 
+    def not_image(exc: NotAnImageError) -> None:
+        summary.not_images.append(str(exc))
+        if on_skip is not None:
+            on_skip(exc)
+
     items = iter_items(
-        inputs, is_done=results.is_done, per_uri=per_uri, reader=reader, skipped=skipped
+        inputs,
+        is_done=results.is_done,
+        per_uri=per_uri,
+        reader=reader,
+        skipped=skipped,
+        not_images=not_image,
     )
     pipe = Pipeline(
-        items,
-        lambda item: detect_item(item, detector),
+        named(items),
+        work,
         sink,
         queue_size=queue_size,
         workers=workers,

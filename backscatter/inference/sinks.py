@@ -5,10 +5,15 @@ results JSONL gets one whole line per scan, flushed and fsynced, written *after*
 other outputs, so a line in it means every output it names is complete. Layout of ``OUT``::
 
     results.jsonl          one JSON object per scan (the contract the viewer reads)
-    coco_results.json      COCO detection results, rebuilt from results.jsonl on close
-    overlays/ID.png        annotated overlay (backscatter.viewer.render)
+    coco_results.json      COCO detection results (flags at or above the threshold)
+    overlays/ID.png        annotated overlay with its verdict banner (backscatter.viewer.overlay)
     dicos/ID_dx.dcm        DICOS DX of a non-DICOM source
-    dicos/ID_tdr.dcm       machine TDR referencing the image
+    dicos/ID_tdr.dcm       machine TDR referencing the image: one PTO per flag
+
+The detections handed to the sinks are *flags* (:mod:`backscatter.inference.flags`: one per
+object, with the other classes' scores); the ones at or above the threshold are what the alarm,
+the overlay, the TDR and the COCO results show; the ones below it are kept in results.jsonl as
+``candidates`` (and drawn dashed as near misses on a CLEAR overlay when close to the threshold).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from backscatter.detections import Detections
@@ -34,6 +40,17 @@ log = logging.getLogger(__name__)
 
 RESULTS = "results.jsonl"
 COCO = "coco_results.json"
+#: overlay PNG encoding: no row filter, stored without deflate. On a noisy 512 x 580 BGR
+#: overlay deflate costs ~9 ms of CPU at any level or strategy (zlib level 1: 8.7 ms, 330 KB;
+#: OpenCV's default: 9 ms, 600 KB) against 1.2 ms stored (870 KB): more than the detector's own
+#: 8.7 ms, so on a 2-core station it halved the all-outputs rate (bench/output_speed.py).
+#: Any PNG reader opens these files; recompress them offline (``optipng``) to archive them.
+PNG_PARAMS = [
+    cv2.IMWRITE_PNG_FILTER,
+    cv2.IMWRITE_PNG_FILTER_NONE,
+    cv2.IMWRITE_PNG_COMPRESSION,
+    0,
+]
 #: output kinds besides the JSONL line (which is always written)
 OUTPUT_KINDS: tuple[str, ...] = ("coco", "overlay", "tdr", "dx")
 
@@ -78,21 +95,26 @@ def make_record(
     provider: str,
     timings_ms: dict[str, float],
     outputs: dict[str, str | None],
+    scan_id: str | None = None,
 ) -> dict[str, Any]:
     """One results-JSONL object (the contract in the common brief).
 
     ``input`` is what was screened (absolute path, or ``uri#k``: the resume key); ``source`` is
     a file the scan can be read from again (the input file, or for a URI scan the DICOS DX we
-    wrote, relative to OUT) and ``source_sha256`` that file's sha256.
+    wrote, relative to OUT) and ``source_sha256`` that file's sha256. ``detections`` are the
+    scan's flags: ``flags`` holds those at or above ``threshold``, ``candidates`` the rest, each
+    ``{"label", "class_name", "score", "box", "alternatives": {class_name: score}}``.
     """
+    above = detections.scores >= threshold
     return {
-        "scan_id": scan.scan_id,
+        "scan_id": scan_id or scan.scan_id,
         "input": input,
         "source": source,
         "source_sha256": source_sha256,
         "rows": scan.rows,
         "columns": scan.cols,
-        "detections": detections.to_records(),
+        "flags": detections[above].to_records(),
+        "candidates": detections[~above].to_records(),
         "alarm": alarm_for(detections, threshold),
         "threshold": threshold,
         "model_id": model_id,
@@ -215,10 +237,13 @@ def read_results(path: Path) -> list[dict[str, Any]]:
 def coco_results(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """COCO detection results: ``image_id`` = 1-based line number in results.jsonl,
     ``category_id`` = class id + 1 (categories in THREAT_CLASSES order), ``bbox`` = x, y, w, h.
-    ``scan_id`` is kept beside each entry so results can be matched to a ground truth by id."""
+    ``scan_id`` is kept beside each entry so results can be matched to a ground truth by id.
+    One entry per flag at or above the threshold (a record's ``flags``; ``detections`` in
+    records written before the flag stage)."""
     out: list[dict[str, Any]] = []
     for image_id, rec in enumerate(records, start=1):
-        for d in rec["detections"]:
+        flags = rec["flags"] if "flags" in rec else rec.get("detections") or []
+        for d in flags:
             x0, y0, x1, y1 = d["box"]
             out.append(
                 {
@@ -253,8 +278,12 @@ class OutputWriter:
         *,
         model_id: str,
         card: ModelCard | None = None,
+        tdr_candidates: bool = False,
     ) -> None:
+        """``tdr_candidates``: also write the flags below the threshold into the TDR (as
+        NO_THREAT PTOs after the alarm ones); by default the TDR holds only the alarm flags."""
         self.out_dir = out_dir
+        self.tdr_candidates = tdr_candidates
         self.kinds = set(kinds)
         unknown = self.kinds - set(OUTPUT_KINDS)
         if unknown:
@@ -272,7 +301,7 @@ class OutputWriter:
         import importlib
 
         needs = {
-            "overlay": ("backscatter.viewer.render", "render"),
+            "overlay": ("backscatter.viewer.overlay", "overlay_image"),
             "tdr": ("backscatter.dicos.tdr", "write_machine_tdr"),
             "dx": ("backscatter.dicos.dx", "write_dx"),
         }
@@ -291,14 +320,25 @@ class OutputWriter:
         return kind in self.kinds and kind not in self.unavailable
 
     def write(
-        self, scan: Scan, detections: Detections, *, name: str, threshold: float
+        self,
+        scan: Scan,
+        detections: Detections,
+        *,
+        name: str,
+        threshold: float,
+        scan_id: str | None = None,
     ) -> tuple[dict[str, str | None], dict[str, float]]:
-        """Write this scan's files; returns (outputs as paths relative to OUT, timings in ms)."""
+        """Write this scan's files; returns (outputs as paths relative to OUT, timings in ms).
+
+        ``detections`` are the scan's flags at every score; ``scan_id`` is the id the overlay
+        shows (default: the scan's)."""
         outputs: dict[str, str | None] = {"overlay": None, "tdr": None, "dx": None}
         timings: dict[str, float] = {}
         if self.enabled("overlay"):
             t = time.perf_counter()
-            outputs["overlay"] = self._overlay(scan, detections, name, threshold)
+            outputs["overlay"] = self._overlay(
+                scan, detections, name, threshold, scan_id or scan.scan_id
+            )
             timings["overlay"] = (time.perf_counter() - t) * 1000
         if self.enabled("dx") and scan.sop_class_uid is None:
             t = time.perf_counter()
@@ -310,14 +350,15 @@ class OutputWriter:
             timings["tdr"] = (time.perf_counter() - t) * 1000
         return outputs, timings
 
-    def _overlay(self, scan: Scan, dets: Detections, name: str, threshold: float) -> str:
-        import cv2
+    def _overlay(
+        self, scan: Scan, dets: Detections, name: str, threshold: float, scan_id: str
+    ) -> str:
+        from backscatter.viewer.overlay import overlay_image
 
-        from backscatter.viewer.render import render
-        from backscatter.viewer.state import ViewState
-
-        image = render(scan, dets, ViewState(threshold=threshold))
-        ok, buf = cv2.imencode(".png", image)
+        image = overlay_image(
+            scan, dets, threshold=threshold, scan_id=scan_id, model_id=self.model_id
+        )
+        ok, buf = cv2.imencode(".png", image, PNG_PARAMS)
         if not ok:
             raise OSError(f"{scan.scan_id}: PNG encoding of the overlay failed")
         rel = f"overlays/{name}.png"
@@ -340,6 +381,8 @@ class OutputWriter:
 
         rel = f"dicos/{name}_tdr.dcm"
         timings = dets.extras.get("timings_ms") or {}
+        if not self.tdr_candidates:
+            dets = dets[dets.scores >= threshold]
         write_machine_tdr(
             scan,
             dets,

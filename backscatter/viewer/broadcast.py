@@ -143,7 +143,9 @@ class Broadcaster:
         dets = None
         if self.detector is not None:
             try:
-                dets = self.detector(scan)
+                from backscatter.inference.flags import to_flags
+
+                dets = to_flags(self.detector(scan))
             except (ValueError, OSError, RuntimeError) as exc:
                 self.error = f"detection failed: {exc}"
         with self._lock:

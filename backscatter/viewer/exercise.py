@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from backscatter.viewer.audit import AuditLog
+from backscatter.audit import AuditLog, SigningKey
 from backscatter.viewer.review import Decision, ReviewItem, ReviewSession
 from backscatter.viewer.state import StatusInfo
 from backscatter.viewer.window import Viewer
@@ -134,14 +134,16 @@ def run_exercise(
     detector: Any = None,
     size: tuple[int, int] = (760, 1280),
     max_seconds: float | None = None,
+    key: SigningKey | None = None,
 ) -> ReviewSession:
     """Open the exercise's scans for ``trainee`` in the exercise window until they quit.
 
-    Decisions go to ``EX/audit/TRAINEE.db`` (see :func:`exercise_session` for the rest).
+    Decisions go to ``EX/audit/TRAINEE.db``, signed with ``key`` when given (see
+    :func:`exercise_session` for the rest).
     """
     from backscatter.viewer.state import ViewState
 
-    with AuditLog(audit_path(exercise, trainee)) as audit:
+    with AuditLog(audit_path(exercise, trainee), key=key) as audit:
         session = exercise_session(exercise, trainee, audit, detector=detector)
         state = ViewState(threshold=float(getattr(detector, "threshold", 0.5)))
         ExerciseViewer(session, time_limit_s=time_limit_s, size=size, state=state).run(

@@ -259,6 +259,30 @@ def render(
     return canvas
 
 
+def near_misses(detections: Detections | None, threshold: float, margin: float) -> list[int]:
+    """Indices of flags scoring in ``[threshold - margin, threshold)``, highest first, when no
+    flag reaches ``threshold`` (a CLEAR scan); else none."""
+    if detections is None or len(detections) == 0 or margin <= 0:
+        return []
+    s = detections.scores
+    if bool(np.any(s >= threshold)):
+        return []
+    idx = np.flatnonzero((s >= threshold - margin) & (s < threshold))
+    return [int(i) for i in idx[np.argsort(-s[idx], kind="stable")]]
+
+
+def flag_text(detections: Detections, i: int) -> str:
+    """``"liquid 0.67"``, with the best other class on the object: ``"liquid 0.67 (currency
+    0.44)"``."""
+    name = detections.class_names[int(detections.labels[i])]
+    text = f"{name} {detections.scores[i]:.2f}"
+    alt = detections.alternatives(i)
+    if alt:
+        other, score = next(iter(alt.items()))
+        text += f" ({other} {score:.2f})"
+    return text
+
+
 def _draw_objects(
     image: np.ndarray,
     t: ViewTransform,
@@ -268,24 +292,35 @@ def _draw_objects(
     verdicts: Mapping[int, bool],
 ) -> None:
     flags = visible_flags(detections, state.threshold)
-    order: list[tuple[tuple[float, ...], tuple[int, int, int], str, bool]] = []
+    # (box, colour, text, selected, dashed); listed best first
+    order: list[tuple[tuple[float, ...], tuple[int, int, int], str, bool, bool]] = []
     if detections is not None:
         for k, i in enumerate(flags):
             name = detections.class_names[int(detections.labels[i])]
             verdict = verdicts.get(i)
             colour = REJECTED_COLOUR if verdict is False else class_colour(name)
-            text = f"{name} {detections.scores[i]:.2f}"
+            text = flag_text(detections, i)
             text += {True: " OK", False: " REJECTED", None: ""}[verdict]
-            order.append((tuple(detections.boxes[i]), colour, text, state.selected == k))
+            order.append((tuple(detections.boxes[i]), colour, text, state.selected == k, False))
+        for i in near_misses(detections, state.threshold, state.near_miss):
+            name = detections.class_names[int(detections.labels[i])]
+            text = f"{flag_text(detections, i)} near miss"
+            order.append((tuple(detections.boxes[i]), class_colour(name), text, False, True))
     for k, mark in enumerate(marks):
         selected = state.selected == len(flags) + k
-        order.append((mark.box, class_colour(mark.class_name), f"+ {mark.class_name}", selected))
-    # selected last so its highlight is on top
-    for box, colour, text, selected in sorted(order, key=lambda o: o[3]):
+        text = f"+ {mark.class_name}"
+        order.append((mark.box, class_colour(mark.class_name), text, selected, False))
+    # the lowest score first, so the flag that alarmed is drawn (and labelled) on top;
+    # the selected one last of all, so its highlight is never covered
+    painted = list(reversed(order))
+    for box, colour, text, selected, dashed in sorted(painted, key=lambda o: o[3]):
         if selected:  # white ring inside a black one: visible on light and dark images
             _box(image, t, box, (0, 0, 0), 2, outset=4)
             _box(image, t, box, SELECTED_COLOUR, 2, outset=2)
-        _box(image, t, box, colour, 2)
+        if dashed:
+            _dashed_box(image, t, box, colour)
+        else:
+            _box(image, t, box, colour, 2)
         _label(image, t, box, colour, text)
 
 
@@ -314,6 +349,27 @@ def _box(
         p0 = (max(-lim, u0 + k), max(-lim, v0 + k))
         p1 = (min(lim, u1 - k), min(lim, v1 - k))
         cv2.rectangle(image, p0, p1, colour, 1, cv2.LINE_8)
+
+
+def _dashed_box(
+    image: np.ndarray, t: ViewTransform, box: Sequence[float], colour: tuple[int, int, int]
+) -> None:
+    """2-pixel dashed outline (8 on, 6 off), drawn inward from the box edge."""
+    u0, v0, u1, v1 = _pixel_rect(t, box)
+    h, w = image.shape[:2]
+    dash, gap = 8, 6
+    for k in range(2):
+        a0, b0, a1, b1 = u0 + k, v0 + k, u1 - k, v1 - k
+        if a1 < a0 or b1 < b0:
+            break
+        for y in (b0, b1):  # top and bottom edges
+            if 0 <= y < h:
+                for x in range(max(a0, -dash), min(a1, w) + 1, dash + gap):
+                    cv2.line(image, (x, y), (min(x + dash - 1, a1), y), colour, 1, cv2.LINE_8)
+        for x in (a0, a1):  # left and right edges
+            if 0 <= x < w:
+                for y in range(max(b0, -dash), min(b1, h) + 1, dash + gap):
+                    cv2.line(image, (x, y), (x, min(y + dash - 1, b1)), colour, 1, cv2.LINE_8)
 
 
 def _label(

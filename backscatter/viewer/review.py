@@ -3,8 +3,9 @@
 A :class:`ReviewSession` walks a list of :class:`ReviewItem` (files, a ``detect`` results
 directory, or scans from a live source). For each scan the officer confirms or rejects machine
 flags, adds boxes the machine missed, and decides CLEAR / ALARM / INSPECT. :meth:`decide`
-writes the OPERATOR TDR and then the audit row, durably, before it returns; the caller shows
-the next scan only after that.
+writes the OPERATOR TDR (carrying the audit chain's head as it stands, see
+:mod:`backscatter.audit.head`) and then the audit row, durably, before it returns; the caller
+shows the next scan only after that.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from backscatter.audit import AuditLog, stamp_tdr, utc_now
 from backscatter.detections import Detections
 from backscatter.scan import Scan
-from backscatter.viewer.audit import AuditLog, utc_now
 from backscatter.viewer.state import Mark
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,11 @@ class ReviewItem:
 
     source: str
     scan: Scan | None = None
+    #: the machine's flags (one per object, best first, every score; the threshold picks
+    #: which are shown), see :mod:`backscatter.inference.flags`
     detections: Detections | None = None
+    #: the scan id results.jsonl gave it (the image's SOP Instance UID when it has one)
+    scan_id: str = ""
     model_id: str = ""
     provider: str = ""
     threshold: float = 0.5
@@ -77,11 +82,17 @@ class ReviewItem:
 
     @property
     def label(self) -> str:
+        """The scan id shown, audited and used in TDR names: results.jsonl's id when the item
+        came from there, else the scan's own (its SOP Instance UID for a DICOS image)."""
+        if self.scan_id:
+            return self.scan_id
         return self.scan.scan_id if self.scan is not None else Path(self.source).name
 
 
 def items_from_results(results_dir: Path) -> list[ReviewItem]:
     """Items of a ``backscatter detect`` output directory (its ``results.jsonl``)."""
+    from backscatter.inference.flags import record_flags
+
     path = results_dir / RESULTS_NAME
     items = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -89,7 +100,7 @@ def items_from_results(results_dir: Path) -> list[ReviewItem]:
             continue
         try:
             rec = json.loads(line)
-            dets = Detections.from_records(rec.get("detections") or [])
+            dets = record_flags(rec)
         except ValueError as exc:
             log.warning("%s:%d: skipped, not a results record (%s)", path, n, exc)
             continue
@@ -101,6 +112,7 @@ def items_from_results(results_dir: Path) -> list[ReviewItem]:
         items.append(
             ReviewItem(
                 source=src,
+                scan_id=str(rec.get("scan_id") or ""),
                 detections=dets,
                 model_id=str(rec.get("model_id") or ""),
                 provider=str(rec.get("provider") or ""),
@@ -247,8 +259,10 @@ class ReviewSession:
             item.detections = Detections.empty()
             item.machine_alarm = "NO MODEL"
             return
+        from backscatter.inference.flags import to_flags
+
         try:
-            dets = self.detector(scan)
+            dets = to_flags(self.detector(scan))
         except (ValueError, OSError, RuntimeError) as exc:
             item.detections = Detections.empty()
             item.machine_alarm = "NO MODEL"
@@ -316,7 +330,7 @@ class ReviewSession:
             ts_shown=item.shown_at,
             ts_decided=decided_at,
             operator=self.operator,
-            scan_id=scan.scan_id if scan is not None else Path(item.source).name,
+            scan_id=item.label,
             source=item.source,
             source_sha256=(scan.source_sha256 if scan is not None else None)
             or item.expected_sha256,
@@ -336,41 +350,57 @@ class ReviewSession:
         return row
 
     def _write_tdr(self, item: ReviewItem, verdict: Decision) -> Path:
-        from backscatter.dicos.tdr import write_machine_tdr, write_operator_tdr
+        from backscatter.dicos.content import image_ref
+        from backscatter.dicos.tdr import read_tdr, write_machine_tdr, write_operator_tdr
 
         assert self.tdr_dir is not None and item.scan is not None
         self.tdr_dir.mkdir(parents=True, exist_ok=True)
-        name = re.sub(r"[^A-Za-z0-9._-]+", "_", item.scan.scan_id).strip("._")[:120] or "scan"
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", item.label).strip("._")[:120] or "scan"
         dets = item.detections if item.detections is not None else Detections.empty()
         if item.machine_tdr is None or not item.machine_tdr.is_file():
             machine = self.tdr_dir / f"{name}_machine_tdr.dcm"
-            write_machine_tdr(
+            write_machine_tdr(  # one PTO per flag at or above the threshold
                 item.scan,
-                dets,
+                dets[dets.scores >= item.threshold],
                 machine,
                 model_id=item.model_id or "none",
                 alarm_threshold=item.threshold,
             )
             item.machine_tdr = machine
+        # flags are best first, so the machine TDR's PTO ids are the first flag indices; a
+        # verdict on a flag below the threshold (shown after lowering it) has no machine PTO:
+        # a confirmed one is written as the officer's own box
+        machine_tdr = read_tdr(item.machine_tdr)
+        known = set(machine_tdr.pto_ids)
+        boxes: list[tuple[float, ...]] = [m.box for m in item.marks]
+        names = [m.class_name for m in item.marks]
+        for k, v in sorted(item.verdicts.items()):
+            if v and k not in known:
+                boxes.append(tuple(float(c) for c in dets.boxes[k]))
+                names.append(dets.class_names[int(dets.labels[k])])
         added = None
-        if item.marks:
+        if boxes:
             added = Detections(
-                boxes=np.array([m.box for m in item.marks], np.float32),
-                scores=np.ones(len(item.marks), np.float32),
-                labels=np.array([dets.class_names.index(m.class_name) for m in item.marks]),
+                boxes=np.array(boxes, np.float32),
+                scores=np.ones(len(boxes), np.float32),
+                labels=np.array([dets.class_names.index(n) for n in names]),
                 class_names=dets.class_names,
             )
         stamp = utc_now().replace(":", "").replace("-", "").replace(".", "")
         path = self.tdr_dir / f"{name}_operator_{stamp}.dcm"
+        head = self.audit.head()  # the chain as it stands, copied outside the database
         write_operator_tdr(
-            item.machine_tdr,
+            machine_tdr,
             path,
             operator_id=self.operator,
             decision=TDR_DECISION[verdict],
-            confirmed=sorted(k for k, v in item.verdicts.items() if v),
-            rejected=sorted(k for k, v in item.verdicts.items() if not v),
+            confirmed=sorted(k for k, v in item.verdicts.items() if v and k in known),
+            rejected=sorted(k for k, v in item.verdicts.items() if not v and k in known),
             added=added,
+            image=image_ref(item.scan),
         )
+        if head is not None:
+            stamp_tdr(path, head)
         return path
 
     def close(self) -> None:

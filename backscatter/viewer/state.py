@@ -35,6 +35,9 @@ class ViewState:
     pan: tuple[float, float] | None = None
     #: machine flags scoring below this are not drawn
     threshold: float = 0.5
+    #: on a scan with no flag at the threshold, flags within this margin below it are drawn
+    #: dashed as near misses (0 draws none)
+    near_miss: float = 0.1
     #: draw boxes, labels, marks and heat map
     overlays: bool = True
     #: blend the anomaly heat map in, when one is given
@@ -56,6 +59,8 @@ class ViewState:
             raise ValueError(f"zoom: expected > 0 or None, got {self.zoom}")
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold: expected 0..1, got {self.threshold}")
+        if not 0.0 <= self.near_miss <= 1.0:
+            raise ValueError(f"near_miss: expected a margin in 0..1, got {self.near_miss}")
 
     def reset_image(self) -> None:
         """Back to automatic window and no enhancement (zoom and overlays unchanged)."""
@@ -102,7 +107,7 @@ class StatusInfo:
     def parts(self) -> list[str]:
         model = self.model + (f" ({self.provider})" if self.provider else "")
         items = [
-            f"scan {_short(self.scan_id)}" if self.scan_id else "",
+            f"scan {short_id(self.scan_id)}" if self.scan_id else "",
             self.device,
             self.time,
             f"model {model}" if model else "",
@@ -115,6 +120,6 @@ class StatusInfo:
         return [p for p in items if p]
 
 
-def _short(text: str, limit: int = 28) -> str:
+def short_id(text: str, limit: int = 28) -> str:
     """Long ids (DICOM UIDs, hashes) keep their distinctive tail: ``~...last chars``."""
     return text if len(text) <= limit else "~" + text[-(limit - 1) :]

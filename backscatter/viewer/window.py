@@ -1,9 +1,12 @@
 """The OpenCV highgui window: shows the review session, maps keys and mouse to actions.
 
 All decision logic lives in :mod:`backscatter.viewer.review`; this module only turns input
-events into calls on it and repaints with :func:`backscatter.viewer.render.render`. The window
-is created with ``WINDOW_AUTOSIZE | WINDOW_GUI_NORMAL`` so mouse coordinates are canvas pixels
-and the Qt backend shows no toolbar or context menu of its own.
+events into calls on it and repaints with :func:`backscatter.viewer.render.render` and
+:func:`backscatter.viewer.panel.draw_panel`. The window is resizable (``WINDOW_NORMAL |
+WINDOW_FREERATIO | WINDOW_GUI_NORMAL``: no toolbar or context menu of Qt's own); every frame is
+drawn at the window's current size, so it fills the window 1:1 and mouse coordinates are canvas
+pixels. Canvas layout: the scan on the left, the side panel (flags and queue) on the right,
+the status bar across the bottom.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from backscatter.classes import THREAT_CLASSES
 from backscatter.scan import Scan
 from backscatter.viewer import enhance
 from backscatter.viewer.keys import action_for
+from backscatter.viewer.panel import MIN_WINDOW_COLS, PANEL_W, Hit, QueueRow, draw_panel, hit_at
 from backscatter.viewer.render import (
     STATUS_H,
     auto_window_for,
@@ -40,6 +44,8 @@ from backscatter.viewer.state import COLORMAPS, GAMMAS, StatusInfo, ViewState
 log = logging.getLogger(__name__)
 
 _FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/truetype", "/usr/share/fonts")
+#: smallest window (rows, cols) drawn at its own size
+MIN_SIZE = (150, 200)
 ZOOM_STEP = 1.25
 MIN_ZOOM, MAX_ZOOM = 0.02, 32.0
 #: seconds a new scan must be on screen before a decision key counts
@@ -73,7 +79,7 @@ class LiveFeed(threading.Thread):
         from backscatter.acquisition.sources import open_source
 
         try:
-            source = open_source(self.uri)
+            source = open_source(live_uri(self.uri))
         except (ValueError, OSError) as exc:
             self.error = str(exc)
             self.done = True
@@ -102,6 +108,17 @@ class LiveFeed(threading.Thread):
         self._stop.set()
 
 
+def live_uri(uri: str) -> str:
+    """A simulated device runs until the officer quits: ``sim://...`` without ``count`` gets
+    ``count=0`` (endless; the source's own default is one scan, right for batch runs)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    parts = urlsplit(uri)
+    if parts.scheme != "sim" or "count" in parse_qs(parts.query):
+        return uri
+    return uri + ("&" if parts.query else "?") + "count=0"
+
+
 class Viewer:
     """One window over a :class:`ReviewSession`; :meth:`run` returns when the officer quits."""
 
@@ -125,14 +142,21 @@ class Viewer:
         self._dirty = True
         self._partial: tuple[np.ndarray, int, int] | None = None
         self._last_class = 0
+        #: the side panel's clickable rows, from the last frame
+        self._hits: list[Hit] = []
         #: decisions are refused until a newly shown scan has been on screen this long (s)
         self.min_view_s = MIN_VIEW_S
         self._shown_at = 0.0
 
     # -- geometry -------------------------------------------------------------------------
     @property
+    def panel_w(self) -> int:
+        return PANEL_W if self.size[1] >= MIN_WINDOW_COLS else 0
+
+    @property
     def area(self) -> tuple[int, int]:
-        return (self.size[0] - STATUS_H, self.size[1])
+        """The scan's part of the canvas, ``(rows, cols)`` from the top left corner."""
+        return (self.size[0] - STATUS_H, self.size[1] - self.panel_w)
 
     def _scan(self) -> Scan | None:
         item = self.session.current
@@ -144,10 +168,14 @@ class Viewer:
 
     # -- painting -------------------------------------------------------------------------
     def frame(self) -> np.ndarray:
-        """The canvas for the current state, ``size`` (rows, cols) BGR uint8."""
+        """The canvas for the current state, ``size`` (rows, cols) BGR uint8: the scan, the
+        side panel and the status bar."""
+        canvas = np.empty((*self.size, 3), np.uint8)
+        area = self.area
+        image = canvas[: area[0], : area[1]]
         item = self.session.current
-        following = self._following()
-        if following and self._partial is not None:
+        status = self._status(item)
+        if self._following() and self._partial is not None:
             pixels, done, total = self._partial
             bits = 16 if pixels.dtype.itemsize >= 2 else 8
             scan = Scan(pixels, min(bits, pixels.dtype.itemsize * 8), "acquiring")
@@ -156,30 +184,40 @@ class Viewer:
             preview = replace(
                 self.state, window=window, zoom=None, pan=None, selected=None, rubber_band=None
             )
-            return render(scan, None, preview, status=status, size=self.size)
-        if item is None or item.scan is None:
-            canvas = np.full((*self.size, 3), 24, np.uint8)
+            image[:] = render(scan, None, preview, size=area)
+        elif item is None or item.scan is None:
+            image[:] = 24
             text = "waiting for scans..." if item is None else f"cannot show: {item.error}"
-            cv2.putText(canvas, text, (20, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (230, 230, 230), 1)
+            cv2.putText(image, text, (20, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (230, 230, 230), 1)
             if self.state.show_help:
-                return render(
-                    Scan(np.zeros((8, 8), np.uint8), 8, "help"),
-                    state=self.state,
-                    status=self._status(item),
-                    size=self.size,
-                )
-            draw_status_bar(canvas[-STATUS_H:], self._status(item))
-            return canvas
-        return render(
-            item.scan,
-            item.detections,
-            self.state,
-            status=self._status(item),
-            heatmap=item.heatmap,
-            marks=item.marks,
-            verdicts=item.verdicts,
-            size=self.size,
-        )
+                blank = Scan(np.zeros((8, 8), np.uint8), 8, "help")
+                image[:] = render(blank, state=self.state, size=area)
+        else:
+            image[:] = render(
+                item.scan,
+                item.detections,
+                self.state,
+                heatmap=item.heatmap,
+                marks=item.marks,
+                verdicts=item.verdicts,
+                size=area,
+            )
+        if self.panel_w:
+            self._hits = draw_panel(
+                canvas[: area[0], area[1] :],
+                detections=item.detections if item is not None else None,
+                threshold=self.state.threshold,
+                selected=self.state.selected,
+                verdicts=item.verdicts if item is not None else {},
+                marks=item.marks if item is not None else [],
+                queue=[
+                    QueueRow(it.label, it.machine_alarm, it.decision.value if it.decision else "")
+                    for it in self.session.items
+                ],
+                current=self.session.index,
+            )
+        draw_status_bar(canvas[area[0] :], status)
+        return canvas
 
     def _status(self, item: ReviewItem | None, *, note: str = "") -> StatusInfo:
         notes = [n for n in (note, self.message) if n]
@@ -221,7 +259,9 @@ class Viewer:
             if Path(d).is_dir():
                 os.environ.setdefault("QT_QPA_FONTDIR", d)
                 break
-        cv2.namedWindow(self.title, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
+        flags = cv2.WINDOW_NORMAL | cv2.WINDOW_FREERATIO | cv2.WINDOW_GUI_NORMAL
+        cv2.namedWindow(self.title, flags)
+        cv2.resizeWindow(self.title, self.size[1], self.size[0])
         cv2.setMouseCallback(self.title, self._on_mouse)
         for feed in self.feeds:
             feed.start()
@@ -232,6 +272,8 @@ class Viewer:
         try:
             while True:
                 self._poll_live()
+                if shown_once:
+                    self._follow_window_size()
                 if self._dirty:
                     cv2.imshow(self.title, self.frame())
                     self._dirty = False
@@ -250,6 +292,16 @@ class Viewer:
             cv2.destroyWindow(self.title)
             cv2.waitKey(1)
         return 0
+
+    def _follow_window_size(self) -> None:
+        """Draw at the window's current size (the officer or the window manager resized it)."""
+        try:
+            _x, _y, w, h = cv2.getWindowImageRect(self.title)
+        except cv2.error:
+            return
+        if w >= MIN_SIZE[1] and h >= MIN_SIZE[0] and (h, w) != self.size:
+            self.size = (int(h), int(w))
+            self._dirty = True
 
     def _following(self) -> bool:
         """True when nothing is left to decide and a live source is feeding us."""
@@ -505,6 +557,10 @@ class Viewer:
 
     # -- mouse ----------------------------------------------------------------------------
     def _on_mouse(self, event: int, u: int, v: int, flags: int, _param: Any) -> None:
+        if u >= self.area[1] and v < self.area[0] and self._drag is None:
+            if event == cv2.EVENT_LBUTTONDOWN:
+                self._click_panel(v)
+            return
         scan = self._scan()
         if scan is None or v >= self.area[0] and self._drag is None:
             return
@@ -571,6 +627,17 @@ class Viewer:
             flags, marks = self._objects()
             self.state.selected = len(flags) + marks - 1
             self.message = f"added {name} box: keys 1-5 change its class"
+
+    def _click_panel(self, v: int) -> None:
+        """A click on a flag's row selects it; on a scan's row shows that scan."""
+        hit = hit_at(self._hits, v)
+        if hit is None:
+            return
+        if hit.kind == "flag":
+            self.state.selected = hit.index
+        elif hit.index != self.session.index:
+            self._show(hit.index)
+        self._dirty = True
 
     def _select_at(self, x: float, y: float) -> None:
         item = self.session.current

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from backscatter.acquisition.open import open_scan
+from backscatter.audit import AuditLog
 from backscatter.cli.main import main
 from backscatter.dicos import read_tdr
 from backscatter.exercise import ExerciseError
 from backscatter.exercise.build import build_exercise
 from backscatter.exercise.score import score_exercise
-from backscatter.viewer.audit import AuditLog
 from backscatter.viewer.exercise import audit_path, exercise_items
 from backscatter.viewer.review import ReviewSession
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from backscatter.audit import AuditLog, read_rows
 from backscatter.exercise.build import build_exercise
-from backscatter.viewer.audit import AuditLog, read_rows
 from backscatter.viewer.exercise import TIME_LIMIT_NOTE, ExerciseViewer, exercise_session
 
 from .helpers import make_clean

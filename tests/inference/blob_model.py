@@ -3,6 +3,8 @@
 It finds the bounding box of all input pixels above 0.5 (normalised intensity) and reports it
 as one detection with score 0.9 and class ``clip(floor((max - 0.5) * 10), 0, 4)``; a second
 slot holds a dummy ``[0, 0, 1, 1]`` box scored 0.01 (0 when nothing is bright), so K = 2.
+With ``twin_score`` a third slot repeats the blob's box under the next class (``(class + 1) %
+5``) with that score: one object proposed under two classes, as real detectors do (K = 3).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ def build_blob_model(
     fixed_batch: int | None = None,
     spec: PreprocessSpec = SPEC,
     extra_conv: int = 0,
+    twin_score: float | None = None,
 ) -> onnx.ModelProto:
     """The graph; ``extra_conv`` adds that many 3x3 convolutions (compute load, same result)."""
     h, w = fixed_hw or ("height", "width")
@@ -87,18 +90,31 @@ def build_blob_model(
         helper.make_node("Sub", ["label1", "label1"], ["label2"]),
         helper.make_node("Mul", ["box1", "zero"], ["zbox"]),
         helper.make_node("Add", ["zbox", "dummy_box"], ["box2"]),
-        helper.make_node("Concat", ["box1", "box2"], ["boxes"], axis=1),
-        helper.make_node("Concat", ["score1", "score2"], ["scores"], axis=1),
-        helper.make_node("Concat", ["l1b", "label2"], ["labels"], axis=1),
     ]
+    slots = (["box1", "box2"], ["score1", "score2"], ["l1b", "label2"])
+    if twin_score is not None:
+        nodes += [
+            _const("twin_score", np.array(twin_score, f32)),
+            _const("five_i", np.array(5, np.int64)),
+            helper.make_node("Mul", ["any2", "twin_score"], ["score3"]),
+            helper.make_node("Add", ["label1", "one_i"], ["l3a"]),
+            helper.make_node("Mod", ["l3a", "five_i"], ["label3"]),
+        ]
+        slots = (slots[0] + ["box1"], slots[1] + ["score3"], slots[2] + ["label3"])
+    nodes += [
+        helper.make_node("Concat", slots[0], ["boxes"], axis=1),
+        helper.make_node("Concat", slots[1], ["scores"], axis=1),
+        helper.make_node("Concat", slots[2], ["labels"], axis=1),
+    ]
+    k = len(slots[0])
     graph = helper.make_graph(
         nodes,
         "blob_detector",
         [helper.make_tensor_value_info("image", TensorProto.FLOAT, [b, 1, h, w])],
         [
-            helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [b, 2, 4]),
-            helper.make_tensor_value_info("scores", TensorProto.FLOAT, [b, 2]),
-            helper.make_tensor_value_info("labels", TensorProto.INT64, [b, 2]),
+            helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [b, k, 4]),
+            helper.make_tensor_value_info("scores", TensorProto.FLOAT, [b, k]),
+            helper.make_tensor_value_info("labels", TensorProto.INT64, [b, k]),
         ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])

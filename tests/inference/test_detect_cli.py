@@ -12,6 +12,7 @@ import pytest
 
 from backscatter.cli.main import main
 from backscatter.inference.sinks import ResultsLog, coco_results, read_results
+from backscatter.viewer.overlay import LINE_H, MIN_WIDTH
 
 from .conftest import blob_scan
 
@@ -73,15 +74,15 @@ def test_folder_is_screened_with_every_output_and_a_bad_file_reported(
     for rec, box in zip(records, BOXES, strict=True):
         assert (rec["rows"], rec["columns"]) == (100, 120)
         assert rec["alarm"] == ("ALARM" if box else "CLEAR")
-        assert [d["box"] for d in rec["detections"]] == ([list(map(float, box))] if box else [])
+        assert [d["box"] for d in rec["flags"]] == ([list(map(float, box))] if box else [])
         assert rec["model_id"] == summary["model_id"] and rec["provider"] == "cpu"
         assert len(rec["source_sha256"]) == 64
         assert {"read", "infer", "overlay", "tdr", "dx"} <= set(rec["timings_ms"])
         overlay = cv2.imread(str(out / rec["outputs"]["overlay"]))
-        assert overlay.shape == (100, 120, 3)
+        assert overlay.shape == (LINE_H * 3 + 100, MIN_WIDTH, 3)  # banner, details, legend
         tdr = pydicom.dcmread(out / rec["outputs"]["tdr"])
         assert tdr.AlarmDecision == rec["alarm"]
-        assert int(tdr.NumberOfTotalObjects) == len(rec["detections"])
+        assert int(tdr.NumberOfTotalObjects) == len(rec["flags"])
         dx = pydicom.dcmread(out / rec["outputs"]["dx"])
         np.testing.assert_array_equal(dx.pixel_array, cv2.imread(rec["source"], -1))
     coco = json.loads((out / "coco_results.json").read_text())
@@ -174,8 +175,10 @@ def test_shared_dicos_images_are_screened_and_non_images_reported(
     records = read_results(out / "results.jsonl")
     assert summary["done"] == len(records) >= 10
     not_images = [line for line in err.splitlines() if "not a 2-D image" in line]
-    assert summary["failed"] == len(not_images) >= 1  # TDR, CT, QR objects: reported, skipped
-    assert code == 2
+    # TDR, CT, QR objects: each named once as skipped, not failed; every image screened
+    assert summary["not_images"] == len(not_images) >= 1 and summary["failed"] == 0
+    assert all(line.endswith("(skipped)") for line in not_images)
+    assert code == 0
     for rec in records:
         assert rec["outputs"]["dx"] is None  # DICOM sources get a TDR, not a new DX
         tdr = pydicom.dcmread(out / rec["outputs"]["tdr"])
@@ -227,3 +230,54 @@ def test_a_second_writer_on_the_same_folder_is_refused(tmp_path: Path) -> None:
         ResultsLog(tmp_path)
     first.close()
     ResultsLog(tmp_path).close()  # free again once the first run closed
+
+
+def test_a_tdr_beside_the_images_is_skipped_not_failed(
+    tmp_path: Path, blob_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from backscatter.detections import Detections
+    from backscatter.dicos.tdr import write_machine_tdr
+
+    folder = tmp_path / "in"
+    write_folder(folder, [(10, 12, 30, 40)])
+    scan = blob_scan((100, 120), [], seed=9)
+    write_machine_tdr(
+        scan, Detections.empty(), folder / "other.dcm", model_id="m", alarm_threshold=0.5
+    )
+    code, _, err = run_detect(
+        [str(folder), "--out", str(tmp_path / "out"), "--model", str(blob_model)], capsys
+    )
+    assert code == 0
+    assert "other.dcm: is a DICOS Threat Detection Report (TDR), not a 2-D image (skipped)" in err
+    assert "1 screened, 0 failed, 0 already done, 1 skipped (not a 2-D image)" in err
+
+
+def test_a_missing_input_folder_is_one_line_and_creates_no_output_folder(
+    tmp_path: Path, blob_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    code, _, err = run_detect(
+        [str(tmp_path / "nope"), "--out", str(out), "--model", str(blob_model)], capsys
+    )
+    assert code == 2 and not out.exists()
+    assert err.strip().splitlines() == [
+        f"backscatter detect: error: {tmp_path / 'nope'}: no such file or directory"
+    ]
+
+
+def test_render_with_a_missing_results_file_says_so_in_one_line(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "render",
+            str(folder / "scan_000.png"),
+            "--results",
+            str(tmp_path / "gone.jsonl"),
+            "--out",
+            str(tmp_path / "x.png"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "Errno" not in err and len(err.strip().splitlines()) == 1
+    assert "gone.jsonl: no results file there" in err and not (tmp_path / "x.png").exists()

@@ -80,6 +80,6 @@ def test_sigint_leaves_complete_outputs_and_rerun_matches_an_uninterrupted_run(
         env=env,
     )
     expected = {
-        r["source"]: strip_timings(r)["detections"] for r in read_results(fresh / "results.jsonl")
+        r["source"]: strip_timings(r)["flags"] for r in read_results(fresh / "results.jsonl")
     }
-    assert {r["source"]: r["detections"] for r in resumed} == expected
+    assert {r["source"]: r["flags"] for r in resumed} == expected

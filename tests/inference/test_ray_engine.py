@@ -51,7 +51,7 @@ def test_ray_job_matches_the_single_process_run(
     a = [strip_timings(r) for r in read_results(tmp_path / "local" / "results.jsonl")]
     b = [strip_timings(r) for r in read_results(tmp_path / "ray" / "results.jsonl")]
     assert a == b
-    assert sum(len(r["detections"]) for r in b[:36]) == 27
+    assert sum(len(r["flags"]) for r in b[:36]) == 27
     assert [r["input"] for r in b[36:]] == [f"{inputs[1]}#{k}" for k in range(3)]
     for rec in b:
         assert (tmp_path / "ray" / rec["outputs"]["overlay"]).read_bytes() == (

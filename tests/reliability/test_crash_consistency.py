@@ -25,10 +25,10 @@ import numpy as np
 import pydicom
 import pytest
 
+from backscatter.audit import read_rows, verify
 from backscatter.dicos.dx import write_dx
 from backscatter.dicos.tdr_read import read_tdr
 from backscatter.scan import Scan
-from backscatter.viewer.audit import read_rows, verify
 
 from .harness.procs import REPO, Serve, cli_env, count_lines, start_detect, store, wait_for
 
@@ -186,7 +186,7 @@ def test_serve_kill9_loses_no_acknowledged_image(model: Path, tmp_path: Path) ->
 _REVIEWER = """
 import sys
 from pathlib import Path
-from backscatter.viewer.audit import AuditLog
+from backscatter.audit import AuditLog
 from backscatter.viewer.review import ReviewItem, ReviewSession
 db, tdr_dir, *sources = sys.argv[1:]
 session = ReviewSession([ReviewItem(s) for s in sources], operator="officer7",

@@ -16,8 +16,8 @@ import numpy as np
 import pydicom
 import pytest
 
+from backscatter.audit import AuditLog
 from backscatter.dicos.tdr_read import read_tdr
-from backscatter.viewer.audit import AuditLog
 from backscatter.viewer.review import ReviewItem, ReviewSession
 
 from .harness.procs import REPO, cli_env

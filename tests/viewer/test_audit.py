@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from backscatter.audit import AuditError, AuditLog, export, read_rows, verify
 from backscatter.cli.main import main
-from backscatter.viewer.audit import AuditError, AuditLog, export, read_rows, verify
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -151,7 +151,7 @@ def test_export_csv_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 _WRITER = """
 import sys, time
-from backscatter.viewer.audit import AuditLog
+from backscatter.audit import AuditLog
 log = AuditLog(sys.argv[1])
 for i in range(3):
     log.append(operator="op", scan_id=f"s{i}", decision="CLEAR")

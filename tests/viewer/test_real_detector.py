@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from backscatter.viewer.audit import AuditLog, read_rows
+from backscatter.audit import AuditLog, read_rows
 from backscatter.viewer.review import ReviewSession, expand_sources
 
 BLOB = Path(__file__).resolve().parents[1] / "inference" / "blob_model.py"

@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
+from backscatter.audit import AuditLog, read_rows, verify
 from backscatter.detections import Detections
 from backscatter.dicos.tdr import read_tdr
 from backscatter.scan import Scan
-from backscatter.viewer.audit import AuditLog, read_rows, verify
 from backscatter.viewer.keys import BINDINGS, KEYMAP
 from backscatter.viewer.review import Decision, ReviewSession, expand_sources
 from backscatter.viewer.window import Viewer

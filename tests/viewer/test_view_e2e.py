@@ -32,6 +32,9 @@ pytestmark = pytest.mark.skipif(
     any(shutil.which(t) is None for t in TOOLS), reason=f"needs {', '.join(TOOLS)}"
 )
 TITLE = "backscatter view"
+#: where a 1024 x 512 scan lands in a 1280 x 760 window (980 x 736 left of the side panel)
+SCALE = 980 / 1024
+TOP = 368 - 256 * SCALE
 
 
 def _free_display() -> int:
@@ -64,6 +67,13 @@ def display() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def audit_key(tmp: Path) -> Path:
+    """A fresh signing key for the viewer's audit log (``backscatter audit keygen``)."""
+    from backscatter.audit import keygen
+
+    return keygen(tmp / "keys" / "audit.key")[0]
 
 
 def keys(disp: str, wid: str, *names: str) -> None:
@@ -123,6 +133,7 @@ def test_review_in_a_real_window(tmp_path: Path, display: str) -> None:
     write_results_dir(tmp_path / "res", 3)
     db = tmp_path / "audit.db"
     args = [str(tmp_path / "res"), "--operator", "e2e-officer", "--audit", str(db)]
+    args += ["--audit-key", str(audit_key(tmp_path))]
 
     def firearm_shown(shot: np.ndarray) -> bool:
         return bool(colour_mask(shot, CLASS_COLOURS["firearm"]).any())
@@ -143,8 +154,9 @@ def test_review_in_a_real_window(tmp_path: Path, display: str) -> None:
         firearm = colour_mask(shot, CLASS_COLOURS["firearm"])
         blade = colour_mask(shot, CLASS_COLOURS["blade"])
         assert firearm.sum() > 200 and blade.sum() > 100
-        # fit: 1024 x 512 into 1280 x 736 -> scale 1.25, scan row 0 at output row 48
-        x0, y0 = OBJECT_BOX[0] * 1.25, OBJECT_BOX[1] * 1.25 + 48
+        # fit: 1024 x 512 into the 980 x 736 left of the side panel -> scale 980 / 1024, scan
+        # row 0 at output row 368 - 256 * scale
+        x0, y0 = OBJECT_BOX[0] * SCALE, OBJECT_BOX[1] * SCALE + TOP
         assert firearm[int(y0) + 60, int(x0)]  # the firearm box's left edge
         assert colour_mask(shot, SELECTED_COLOUR)[448, 98]  # the new mark is selected
         keys(display, wid, "a")
@@ -173,8 +185,8 @@ def test_review_in_a_real_window(tmp_path: Path, display: str) -> None:
     marks = json.loads(str(rows[0]["marks"]))
     assert [m["class_name"] for m in marks] == ["blade"]
     bx0, by0, bx1, by1 = marks[0]["box"]  # (100, 400)-(200, 500) on screen
-    assert abs(bx0 - 100.5 / 1.25) < 1.5 and abs(by0 - (400.5 - 48) / 1.25) < 1.5
-    assert abs(bx1 - 200.5 / 1.25) < 1.5 and abs(by1 - (500.5 - 48) / 1.25) < 1.5
+    assert abs(bx0 - 100.5 / SCALE) < 1.5 and abs(by0 - (400.5 - TOP) / SCALE) < 1.5
+    assert abs(bx1 - 200.5 / SCALE) < 1.5 and abs(by1 - (500.5 - TOP) / SCALE) < 1.5
     tdr = read_tdr(str(rows[0]["tdr_path"]))
     assert tdr.tdr_type == "OPERATOR" and tdr.operator_id == "e2e-officer"
     assert "blade" in tdr.detections.label_names
@@ -227,19 +239,21 @@ def test_live_source_shows_lines_as_they_arrive(tmp_path: Path, display: str) ->
     db = tmp_path / "audit.db"
     uri = "sim://handheld?seed=5&count=1&size=384x768&line_rate=60"  # ~6 s per scan
     args = [uri, "--operator", "live-op", "--audit", str(db), "--size", "1024x600", "--no-detect"]
+    args += ["--audit-key", str(audit_key(tmp_path))]
     proc, wid = start_viewer(display, args, tmp_path, lambda shot: bool(shot[:600, :1024].any()))
     try:
         deadline = time.monotonic() + 30
-        while screenshot(display, tmp_path / "partial.png")[40:80, 100:900].std() < 5:
+        while screenshot(display, tmp_path / "partial.png")[115:150, 60:660].std() < 5:
             assert time.monotonic() < deadline, "no lines were ever painted"
             time.sleep(0.3)
         part = screenshot(display, tmp_path / "partial.png")[:576, :1024]
-        # fit: 768 x 384 into 1024 x 576 -> scale 4/3, scan rows 32..544 on screen
-        top, bottom = part[40:80, 100:900], part[480:530, 100:900]
+        # fit: 768 x 384 into the 724 x 576 left of the side panel -> scale 724 / 768, scan
+        # rows 0..383 at screen rows 107..468
+        top, bottom = part[115:150, 60:660], part[425:462, 60:660]
         assert top.std() > 5  # the first lines are drawn...
         assert bottom.max() < 30  # ...the last have not arrived yet
         deadline = time.monotonic() + 30
-        while screenshot(display, tmp_path / "full.png")[480:530, 100:900].std() < 5:
+        while screenshot(display, tmp_path / "full.png")[425:462, 60:660].std() < 5:
             assert time.monotonic() < deadline, "the scan never completed on screen"
             time.sleep(0.3)
         rows: list[dict[str, object]] = []
@@ -250,7 +264,7 @@ def test_live_source_shows_lines_as_they_arrive(tmp_path: Path, display: str) ->
                 time.sleep(0.1)
                 rows = rows_of(db)
         full = screenshot(display, tmp_path / "full.png")[:576, :1024]
-        assert full[480:530, 100:900].std() > 5
+        assert full[425:462, 60:660].std() > 5
         xdo(display, "key", "--window", wid, "q")
         assert proc.wait(timeout=20) == 0
     finally:
@@ -262,3 +276,76 @@ def test_live_source_shows_lines_as_they_arrive(tmp_path: Path, display: str) ->
     assert rows[0]["decision"] == "CLEAR"
     assert rows[0]["operator"] == "live-op" and rows[0]["machine_alarm"] == "NO MODEL"
     assert str(rows[0]["source"]).startswith("sim://handheld")
+
+
+def red_status_at(shot: np.ndarray, row: int) -> bool:
+    """The status bar's red ALARM box covers ``row`` at the left edge."""
+    return bool(colour_mask(shot[row : row + 1, 2:6], (0, 0, 200)).all())
+
+
+@pytest.mark.timeout(120)
+def test_window_fills_and_follows_its_size_with_flags_and_queue_beside(
+    tmp_path: Path, display: str
+) -> None:
+    from backscatter.viewer.panel import PANEL_W
+
+    write_results_dir(tmp_path / "res", 3)
+    args = [str(tmp_path / "res"), "--operator", "op", "--size", "1280x760"]
+    args += ["--audit-key", str(audit_key(tmp_path))]
+    proc, wid = start_viewer(display, args, tmp_path, lambda shot: red_status_at(shot, 748))
+    try:
+        shot = screenshot(display, tmp_path / "full.png")
+        assert red_status_at(shot, 748) and not red_status_at(shot, 700)  # bar at the bottom
+        panel = shot[:736, 1280 - PANEL_W : 1280]
+        assert colour_mask(panel, (80, 220, 255)).sum() > 100  # FLAGS / QUEUE headings
+        assert not colour_mask(panel, (235, 235, 235)).any()  # nothing selected yet
+        keys(display, wid, "Tab")
+        time.sleep(0.5)
+        shot = screenshot(display, tmp_path / "selected.png")
+        # the selected flag is highlighted in the panel and ringed in the image
+        assert colour_mask(shot[:736, 1280 - PANEL_W : 1280], (235, 235, 235)).sum() > 2000
+        x0 = int(OBJECT_BOX[0] * SCALE)
+        y_mid = int((OBJECT_BOX[1] + OBJECT_BOX[3]) / 2 * SCALE + TOP)
+        assert colour_mask(shot[y_mid - 5 : y_mid + 5, x0 - 4 : x0], SELECTED_COLOUR).any()
+        xdo(display, "windowsize", wid, "1000", "600")
+        deadline = time.monotonic() + 10
+        while not red_status_at(screenshot(display, tmp_path / "small.png"), 588):
+            assert time.monotonic() < deadline, "the frame did not follow the window size"
+            time.sleep(0.3)
+        small = screenshot(display, tmp_path / "small.png")
+        assert not red_status_at(small, 748)
+        # the scan is redrawn into the smaller image area: 1024 x 512 into 700 x 576
+        assert small[150:450, 100:600].std() > 5
+        xdo(display, "key", "--window", wid, "q")
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.mark.timeout(120)
+def test_a_simulated_device_keeps_sending_scans_until_the_officer_quits(
+    tmp_path: Path, display: str
+) -> None:
+    pytest.importorskip("backscatter.acquisition.sim")
+    db = tmp_path / "audit.db"
+    uri = "sim://handheld?seed=7&size=128x256&line_rate=2000"  # no count: a live device
+    args = [uri, "--operator", "live-op", "--audit", str(db), "--size", "1024x600", "--no-detect"]
+    args += ["--audit-key", str(audit_key(tmp_path))]
+    proc, wid = start_viewer(display, args, tmp_path, lambda shot: bool(shot[:576].std() > 5))
+    try:
+        for n in range(1, 4):  # decide three scans: each decision waits for the next scan
+            deadline = time.monotonic() + 20
+            while len(rows_of(db)) < n:
+                assert time.monotonic() < deadline, f"scan {n} never arrived"
+                xdo(display, "key", "--window", wid, "c")
+                time.sleep(0.8)
+        xdo(display, "key", "--window", wid, "q")
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    rows = rows_of(db)
+    assert len({r["scan_id"] for r in rows}) == len(rows) >= 3

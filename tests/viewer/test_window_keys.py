@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from backscatter.viewer.audit import AuditLog, read_rows, verify
+from backscatter.audit import AuditLog, read_rows, verify
 from backscatter.viewer.render import CLASS_COLOURS
 from backscatter.viewer.review import ReviewSession, expand_sources
 from backscatter.viewer.window import Viewer
