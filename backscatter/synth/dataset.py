@@ -156,8 +156,9 @@ def _render_job(args: Task) -> dict[str, Any]:
         file_name = f"images/{name}.dcm"
         _write_dicos(root / file_name, result, source_uri=f"backscatter-synth:{job.index}")
     instance = np.zeros(result.pixels.shape, np.uint8)
-    for k, ann in enumerate([*result.annotations, *result.novel_annotations], start=1):
-        instance[ann.mask & (instance == 0)] = k
+    masks = [a.mask for a in result.annotations] + [a.mask for a in result.novel_annotations]
+    for k, mask in enumerate(masks, start=1):
+        instance[mask & (instance == 0)] = k
     _write_png(root / f"masks/{name}.png", instance)
     return _records(job, result, file_name)
 

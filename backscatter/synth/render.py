@@ -231,8 +231,8 @@ def render_scene(
     extra: list[tuple[NovelObject, float]] = []
     if novel > 0:
         taken = np.zeros(shape, bool)
-        for t, _ in threats:
-            taken |= _full_mask(t, shape)
+        for placed, _ in threats:
+            taken |= _full_mask(placed, shape)
         extra = place_novel(
             np.random.default_rng([int(seed), 0x40E1]),
             count=novel,
