@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backscatter.acquisition.errors import ScanAccessError, ScanReadError
 from backscatter.acquisition.sources import open_source, uri_scheme
@@ -32,6 +32,9 @@ from backscatter.inference.sinks import (
     write_coco,
 )
 from backscatter.scan import Scan
+
+if TYPE_CHECKING:
+    from backscatter.inference.anomaly import AnomalyModel
 
 log = logging.getLogger(__name__)
 
@@ -250,10 +253,12 @@ def screen(
     queue_size: int = 4,
     on_item: Callable[[Item], None] | None = None,
     reader: Callable[[str], Scan] = read_file,
+    anomaly: AnomalyModel | None = None,
 ) -> ScreenSummary:
     """Screen ``inputs`` into ``out_dir`` with the threaded pipeline; resumes a previous run.
 
     ``on_item(item)`` is called for every finished or failed item (progress, error lines).
+    ``anomaly``: also run this anomaly map (:mod:`backscatter.inference.anomaly_flags`).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -269,6 +274,11 @@ def screen(
         record = finish_scan(
             item, detector=detector, writer=writer, threshold=thr, taken=results.names
         )
+        if anomaly is not None and item.scan is not None and item.detections is not None:
+            from backscatter.inference.anomaly_flags import add_anomaly
+
+            add_anomaly(item.scan, item.detections, record, model=anomaly, out_dir=out,
+                        threshold=thr)  # fmt: skip
         results.append(record)
         item.record = record
 
@@ -281,9 +291,17 @@ def screen(
     items = iter_items(
         inputs, is_done=results.is_done, per_uri=per_uri, reader=reader, skipped=skipped
     )
+
+    def detect(item: Item) -> None:
+        detect_item(item, detector)
+        if anomaly is not None and item.scan is not None and item.detections is not None:
+            from backscatter.inference.anomaly_flags import score_anomaly
+
+            item.timings.update(score_anomaly(item.scan, item.detections, anomaly))
+
     pipe = Pipeline(
         items,
-        lambda item: detect_item(item, detector),
+        detect,
         sink,
         queue_size=queue_size,
         workers=workers,
