@@ -32,6 +32,8 @@ STRIDE = 4
 #: threshold, 1.0 at twice it
 DEFAULT_REGION_THRESHOLD = 1.0
 DEFAULT_MIN_REGION_PX = 256
+#: the display range of the map: no tint below HEAT_LOW, full tint from HEAT_HIGH
+HEAT_LOW, HEAT_HIGH = 0.5, 3.0
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,10 @@ class AnomalyResult:
     def probabilities(self) -> np.ndarray:
         """Per region, ``clip(0.5 * peak / threshold, 0, 1)`` (the TDR's probability)."""
         return np.clip(0.5 * self.peaks / max(self.threshold, 1e-6), 0.0, 1.0).astype(np.float32)
+
+    def heat(self) -> np.ndarray:
+        """The map in [0, 1] for display: ``(map - HEAT_LOW) / (HEAT_HIGH - HEAT_LOW)``."""
+        return np.clip((self.map - HEAT_LOW) / (HEAT_HIGH - HEAT_LOW), 0.0, 1.0).astype(np.float32)
 
     def mask(self, k: int) -> np.ndarray:
         """Region ``k``'s pixels, (rows, cols) bool."""

@@ -164,3 +164,23 @@ def _outline(path: Path, result: AnomalyResult, flags: np.ndarray) -> None:
     ok, buf = cv2.imencode(".png", out)
     if ok:
         atomic_write_bytes(path, buf.tobytes())
+
+
+class WithAnomaly:
+    """A detector (``scan -> Detections``) that also runs an anomaly model: its Detections carry
+    ``extras["anomaly"]`` (:class:`AnomalyResult`) and ``extras["anomaly_map"]`` (the map in
+    [0, 1], what the viewer blends on its heat-map key). ``detector`` None: no detections."""
+
+    def __init__(self, detector: Any | None, model: AnomalyModel) -> None:
+        self.detector = detector
+        self.model = model
+        self.model_id = str(getattr(detector, "model_id", "")) or model.model_id
+        self.provider = str(getattr(detector, "provider", model.provider))
+        self.threshold = float(getattr(detector, "threshold", 0.5))
+
+    def __call__(self, scan: Scan) -> Detections:
+        dets = self.detector(scan) if self.detector is not None else Detections.empty()
+        result = self.model(scan)
+        dets.extras[EXTRA_KEY] = result
+        dets.extras["anomaly_map"] = result.heat()
+        return dets

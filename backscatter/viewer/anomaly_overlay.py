@@ -30,7 +30,7 @@ def blend_heatmap(
     *,
     alpha: float = 0.55,
     vmin: float = 0.5,
-    vmax: float = 3.0,
+    vmax: float = 3.0,  # HEAT_LOW, HEAT_HIGH of backscatter.inference.anomaly
 ) -> np.ndarray:
     """``image`` (rows, cols) or (rows, cols, 3) uint8 with ``amap`` blended on; a new BGR array.
 
