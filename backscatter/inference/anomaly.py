@@ -3,10 +3,11 @@
 An anomaly model is ``models/NAME-anomaly.onnx`` with its card ``NAME-anomaly.json`` (``"task":
 "anomaly"``; sha256 checked like a detector's). Its input is the scan normalised by its *own*
 robust range (:func:`~backscatter.inference.preprocess.normalise`, ``norm="robust"``: a device's
-gain and offset do not matter), padded to a multiple of 4; its output a map at 1/4 resolution in
-calibrated units: 1.0 is the fit's clean pixel threshold (the 99.9th percentile of clean cells),
-0 the clean median. The runtime upsamples it to the scan's pixels and cuts regions: connected
-parts above the card's ``region_threshold``, at least ``min_region_px`` pixels.
+gain and offset do not matter), padded to a multiple of its stride (8: the card's
+``preprocess.stride``); its output a map at 1/8 resolution in calibrated units: 1.0 is the fit's
+clean pixel threshold (the 99.9th percentile of clean cells), 0 the clean median. The runtime
+cuts regions on that map (connected cells above the card's ``region_threshold``, at least
+``min_region_px`` pixels) and upsamples map and regions to the scan's pixels.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from backscatter.inference.preprocess import PreprocessSpec, normalise
 from backscatter.scan import Scan
 
 TASK = "anomaly"
-STRIDE = 4
+STRIDE = 8
 #: a region is flagged with probability ``clip(0.5 * peak / region_threshold, 0, 1)``: 0.5 at the
 #: threshold, 1.0 at twice it
 DEFAULT_REGION_THRESHOLD = 1.0
@@ -73,7 +74,7 @@ class AnomalyResult:
 
 
 def upsample(small: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """A 1/4-resolution map -> ``shape`` (rows, cols) scan pixels (bilinear, pixel centres)."""
+    """A 1/8-resolution map -> ``shape`` (rows, cols) scan pixels (bilinear, pixel centres)."""
     big = cv2.resize(small, (small.shape[1] * STRIDE, small.shape[0] * STRIDE),
                      interpolation=cv2.INTER_LINEAR)  # fmt: skip
     return np.ascontiguousarray(big[: shape[0], : shape[1]])
@@ -131,6 +132,20 @@ def box_hits(flags: np.ndarray, objects: np.ndarray, *, iou: float = 0.1) -> np.
     return (inter >= iou * np.maximum(union, 1e-9)) | (inter >= 0.5 * np.minimum(af, ao))
 
 
+def scan_regions(
+    small: np.ndarray, shape: tuple[int, ...], *, threshold: float, min_px: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`regions` cut on the 1/8-resolution map, returned in scan pixels ``shape``
+    (rows, cols): boxes scaled and clipped, labels repeated over each cell's 8 x 8 pixels."""
+    rows, cols = int(shape[0]), int(shape[1])
+    cells = max(1, -(-int(min_px) // (STRIDE * STRIDE)))
+    boxes, peaks, lab = regions(small, threshold=threshold, min_px=cells)
+    boxes = boxes * np.float32(STRIDE)
+    np.minimum(boxes, np.array([cols, rows, cols, rows], np.float32), out=boxes)
+    labels = np.repeat(np.repeat(lab, STRIDE, axis=0), STRIDE, axis=1)[:rows, :cols]
+    return boxes, peaks, np.ascontiguousarray(labels)
+
+
 class AnomalyModel:
     """An anomaly ONNX model with its card, on ONNX Runtime (CPU or the provider asked for)."""
 
@@ -147,8 +162,9 @@ class AnomalyModel:
             raise ModelError(card.onnx_path, f"expected input 'image' and output 'anomaly_map', "
                              f"got {names}")  # fmt: skip
         self.spec = card.preprocess or PreprocessSpec(norm="robust", stride=STRIDE)
-        if self.spec.norm != "robust":
-            raise ModelError(card.onnx_path, f"expected robust normalisation, got {self.spec.norm}")
+        if self.spec.norm != "robust" or self.spec.stride != STRIDE:
+            raise ModelError(card.onnx_path, f"expected robust normalisation at stride {STRIDE}, "
+                             f"got {self.spec.norm} at {self.spec.stride}")  # fmt: skip
         self.region_threshold = float(raw.get("region_threshold", DEFAULT_REGION_THRESHOLD))
         self.image_threshold = float(raw.get("image_threshold", DEFAULT_REGION_THRESHOLD))
         self.min_region_px = int(raw.get("min_region_px", DEFAULT_MIN_REGION_PX))
@@ -175,7 +191,7 @@ class AnomalyModel:
         return cls(session, card, info.short)
 
     def input_for(self, pixels: np.ndarray, *, bits_stored: int) -> np.ndarray:
-        """``(rows, cols)`` native pixels -> ``(1, 1, H, W)`` normalised, reflect-padded to 4."""
+        """``(rows, cols)`` native pixels -> ``(1, 1, H, W)`` normalised, reflect-padded to 8."""
         x = normalise(pixels, bits_stored=bits_stored, spec=self.spec)
         rows, cols = x.shape
         pr, pc = (-rows) % STRIDE, (-cols) % STRIDE
@@ -184,7 +200,7 @@ class AnomalyModel:
         return np.ascontiguousarray(x[None, None], dtype=np.float32)
 
     def raw_map(self, pixels: np.ndarray, *, bits_stored: int) -> np.ndarray:
-        """The model's own map at 1/4 resolution, ``(ceil(rows/4), ceil(cols/4))`` float32."""
+        """The model's own map at 1/8 resolution, ``(ceil(rows/8), ceil(cols/8))`` float32."""
         out = self.session.run(
             ["anomaly_map"], {"image": self.input_for(pixels, bits_stored=bits_stored)}
         )
@@ -203,8 +219,8 @@ class AnomalyModel:
         small = self.raw_map(pixels, bits_stored=bits)
         t1 = time.perf_counter()
         full = upsample(small, pixels.shape)
-        boxes, peaks, labels = regions(
-            full, threshold=self.region_threshold, min_px=self.min_region_px
+        boxes, peaks, labels = scan_regions(
+            small, pixels.shape, threshold=self.region_threshold, min_px=self.min_region_px
         )
         t2 = time.perf_counter()
         return AnomalyResult(

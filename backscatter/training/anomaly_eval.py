@@ -3,7 +3,7 @@
 Ground truth is every annotation of the COCO file: threats and novel concealments (``synth
 --novel``) alike, a concealment either way. Hidden ones (``iscrowd``) are ignored: neither a
 region to find nor normal pixels. Image AUROC compares scans with a visible concealment against
-scans with no annotation at all; pixel AUPRO is computed on the map's own 4 x 4 px cells (a cell
+scans with no annotation at all; pixel AUPRO is computed on the map's own 8 x 8 px cells (a cell
 belongs to a region when at least half of it does). Per family and per kind.
 
 Beside the detector (its card threshold): flags are its detections plus the anomaly regions no
@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from backscatter.inference.anomaly import AnomalyModel, regions, upsample
+from backscatter.inference.anomaly import STRIDE, AnomalyModel, scan_regions, upsample
 from backscatter.training.anomaly_metrics import aupro, auroc, box_hits, roc_curve
 
 #: region thresholds swept for the operating point (calibrated units)
@@ -65,12 +65,12 @@ def _rle_decode(seg: dict[str, Any]) -> np.ndarray:
 
 
 def _cells(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Share of each 4 x 4 cell covered by ``mask``, (h, w) float32 (padded by reflection)."""
+    """Share of each 8 x 8 map cell covered by ``mask`` (rows, cols), (h, w) float32."""
     rows, cols = mask.shape
     h, w = shape
-    m = np.zeros((h * 4, w * 4), np.float32)
+    m = np.zeros((h * STRIDE, w * STRIDE), np.float32)
     m[:rows, :cols] = mask
-    return m.reshape(h, 4, w, 4).mean(axis=(1, 3))
+    return m.reshape(h, STRIDE, w, STRIDE).mean(axis=(1, 3))
 
 
 def _category_names(coco: dict[str, Any]) -> dict[int, str]:
@@ -116,7 +116,6 @@ def evaluate(
         ta = time.perf_counter()
         small = model.raw_map(scan.pixels, bits_stored=scan.bits_stored)
         ms_anomaly.append((time.perf_counter() - ta) * 1000)
-        full = upsample(small, scan.shape)
         gt = np.zeros(small.shape, bool)
         ignore = np.zeros(small.shape, bool)
         regs, objs, kinds = [], [], set()
@@ -145,14 +144,14 @@ def evaluate(
                      not by_image.get(int(im["id"])), small[~(gt | ignore)], regs, objs,
                      det_boxes)  # fmt: skip
         for t in SWEEP:
-            boxes, _, _ = regions(full, threshold=t, min_px=model.min_region_px)
+            boxes, _, _ = scan_regions(small, scan.shape, threshold=t, min_px=model.min_region_px)
             if det_boxes.size and boxes.size:
                 boxes = boxes[~box_hits(boxes, det_boxes).any(axis=1)]
             rec.flags_at.append(boxes)
         done.append(rec)
         if len(shown) < examples and (kinds or len(shown) < 1):
             shown.append({"file": str(im["file_name"]), "family": rec.family, "pixels": scan.pixels,
-                          "map": full, "objects": objs, "kinds": sorted(kinds)})  # fmt: skip
+                          "map": small, "objects": objs, "kinds": sorted(kinds)})  # fmt: skip
     report = _report(done, model, path)
     report["seconds"] = round(time.perf_counter() - t0, 1)
     report["anomaly_ms_per_scan"] = round(float(np.median(ms_anomaly)), 2) if ms_anomaly else None
@@ -243,6 +242,7 @@ def _report(recs: list[_Image], model: AnomalyModel, data: Path) -> dict[str, An
     return {
         "data": str(data),
         "model_id": model.model_id,
+        "min_region_px": model.min_region_px,
         "n_images": len(recs),
         "n_clean": sum(r.clean for r in recs),
         "image_auroc": _auroc_of(recs),
@@ -307,10 +307,12 @@ def write_outputs(
         px = ex["pixels"].astype(np.float32)
         lo, hi = np.percentile(px, [1, 99])
         gray = np.clip((px - lo) / max(hi - lo, 1e-6) * 255, 0, 255).astype(np.uint8)
-        img = blend_heatmap(gray, ex["map"])
+        img = blend_heatmap(gray, upsample(ex["map"], ex["pixels"].shape))
         thr = report["region_threshold_at_0.3_fapi"]
         if thr is not None:
-            img = draw_regions(img, regions(ex["map"], threshold=float(thr))[0])
+            boxes = scan_regions(ex["map"], ex["pixels"].shape, threshold=float(thr),
+                                 min_px=int(report["min_region_px"]))[0]  # fmt: skip
+            img = draw_regions(img, boxes)
         for kind, box, hidden in ex["objects"]:
             x0, y0, x1, y1 = (int(v) for v in box)
             colour = (128, 128, 128) if hidden else (0, 255, 0)

@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 
 from backscatter.inference.preprocess import PreprocessSpec, normalise
-from backscatter.training.anomaly_model import FEATURE_NAMES, Mixture, build_onnx
+from backscatter.training.anomaly_model import FEATURE_NAMES, STRIDE, Mixture, build_onnx
 
 #: what the anomaly model expects (the card's ``preprocess``)
-ANOMALY_SPEC = PreprocessSpec(input_size=(512, 512), stride=4, norm="robust")
+ANOMALY_SPEC = PreprocessSpec(input_size=(512, 512), stride=STRIDE, norm="robust")
 SCAN_SUFFIXES = frozenset({".png", ".tif", ".tiff", ".dcm", ".raw", ".npy"})
 
 
@@ -85,12 +85,12 @@ def _coco_clean(path: Path) -> Iterator[CleanScan]:
 
 
 def load_normalised(path: Path) -> np.ndarray:
-    """A scan file -> robust-normalised ``(rows, cols)`` float32, reflect-padded to 4."""
+    """A scan file -> robust-normalised ``(rows, cols)`` float32, reflect-padded to 8."""
     from backscatter.acquisition import open_scan
 
     scan = open_scan(path)
     x = normalise(scan.pixels, bits_stored=scan.bits_stored, spec=ANOMALY_SPEC)
-    pr, pc = (-x.shape[0]) % 4, (-x.shape[1]) % 4
+    pr, pc = (-x.shape[0]) % STRIDE, (-x.shape[1]) % STRIDE
     return np.pad(x, ((0, pr), (0, pc)), mode="reflect") if pr or pc else x
 
 
@@ -225,7 +225,7 @@ def write_card(
         "model_version": "1.0.0",
         "task": "anomaly",
         "default": False,
-        "method": "multi-scale local statistics (stride 4) + full-covariance Gaussian mixture "
+        "method": "multi-scale local statistics (stride 8) + full-covariance Gaussian mixture "
         "(position-free, min Mahalanobis over components), fitted on clean scans",
         "features": list(FEATURE_NAMES),
         "components": int(mixture.means.shape[0]),
@@ -239,9 +239,9 @@ def write_card(
         "image_threshold": round(image_threshold, 4),
         "min_region_px": 256,
         "opset": 17,
-        "inputs": {"image": "float32 (1, 1, H, W) robust-normalised, H and W multiples of 4"},
+        "inputs": {"image": "float32 (1, 1, H, W) robust-normalised, H and W multiples of 8"},
         "outputs": {
-            "anomaly_map": "float32 (1, 1, H/4, W/4) calibrated anomaly units",
+            "anomaly_map": "float32 (1, 1, H/8, W/8) calibrated anomaly units",
             "score": "float32 (1,) the map's maximum",
         },
         "fitted_on": fitted,

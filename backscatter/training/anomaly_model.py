@@ -1,19 +1,22 @@
 """The anomaly model itself: fixed multi-scale features + a Gaussian mixture, as ONNX and numpy.
 
 Position-free (scans are not aligned), fitted on clean scans only. On the robust-normalised scan
-``x`` (rows, cols), at stride 4 (one cell = 4 x 4 px, 0.8 cm on the handheld device):
+``x`` (rows, cols), at stride 8 (one cell = 8 x 8 px, 1.6 cm on the handheld device):
 
 - ``a`` = cell mean, ``fine`` = cell standard deviation (texture, noise),
 - ``m_s``, ``sd_s`` = mean and standard deviation of ``a`` over s x s cells, s in :data:`SCALES`
-  (context from 2.4 to 25 cm: "is this cell like what surrounds it"),
-- ``g`` = Sobel gradient magnitude of ``a`` and its 7 x 7 mean (edges, ribs, seams).
+  (context from 5 to 24 cm: "is this cell like what surrounds it"),
+- ``g`` = Sobel gradient magnitude of ``a`` and its 7 x 7 mean (edges, ribs, seams),
+- ``max_7 - m_7``, ``m_7 - min_7`` and ``max_15 - min_15`` (grey-level dilation/erosion: a bright
+  or dark body inside its surround).
 
 The score of a cell is ``min_k (f - mu_k)^T P_k (f - mu_k) + c_k`` over the mixture's components
 (Mahalanobis distance to the nearest kind of clean material, with ``c_k = log det S_k - 2 log
 pi_k``), smoothed over 5 x 5 cells and calibrated: ``(score - offset) / scale``, so 1.0 is the
 fit's clean pixel threshold. :func:`reference_map` is the same computation in numpy (the ONNX
 export is checked against it). Averages at the image border count only cells inside the image
-(``count_include_pad = 0``); the Sobel filter sees a reflected border.
+(``count_include_pad = 0``), maxima and minima likewise; the Sobel filter sees a reflected
+border.
 """
 
 from __future__ import annotations
@@ -24,9 +27,9 @@ from typing import Any
 import numpy as np
 
 #: context scales, in stride-4 cells (odd)
-SCALES: tuple[int, ...] = (3, 7, 15, 31)
-STRIDE = 4
-SMOOTH = 5
+SCALES: tuple[int, ...] = (3, 7, 15)
+STRIDE = 8
+SMOOTH = 3
 FEATURE_NAMES: tuple[str, ...] = (
     "mean",
     "fine_std",
@@ -34,6 +37,9 @@ FEATURE_NAMES: tuple[str, ...] = (
     *(f"std_{s}" for s in SCALES),
     "grad",
     "grad_mean_7",
+    "dilation_7",
+    "erosion_7",
+    "range_15",
 )
 N_FEATURES = len(FEATURE_NAMES)
 OPSET = 17
@@ -82,8 +88,16 @@ def _box_mean(img: np.ndarray, k: int) -> np.ndarray:
     return (box(pad) / box(ones)).astype(np.float32)
 
 
+def _box_max(img: np.ndarray, k: int) -> np.ndarray:
+    """k x k maximum (k odd) over the cells inside the image, (h, w) -> (h, w)."""
+    r = k // 2
+    pad = np.pad(img, r, constant_values=-np.inf)
+    win = np.lib.stride_tricks.sliding_window_view(pad, (k, k))
+    return np.asarray(win.max(axis=(2, 3)), np.float32)
+
+
 def reference_features(x: np.ndarray) -> np.ndarray:
-    """``(rows, cols)`` normalised scan (multiples of 4) -> ``(C, rows/4, cols/4)`` float32."""
+    """``(rows, cols)`` normalised scan (multiples of 8) -> ``(C, rows/8, cols/8)`` float32."""
     rows, cols = x.shape
     if rows % STRIDE or cols % STRIDE:
         raise ValueError(f"features: expected rows and cols multiples of {STRIDE}, got {x.shape}")
@@ -98,7 +112,9 @@ def reference_features(x: np.ndarray) -> np.ndarray:
     gx = (p[:-2, 2:] + 2 * p[1:-1, 2:] + p[2:, 2:]) - (p[:-2, :-2] + 2 * p[1:-1, :-2] + p[2:, :-2])
     gy = (p[2:, :-2] + 2 * p[2:, 1:-1] + p[2:, 2:]) - (p[:-2, :-2] + 2 * p[:-2, 1:-1] + p[:-2, 2:])
     g = np.sqrt(gx * gx + gy * gy + _EPS)
-    feats = [a, fine, *means, *stds, g, _box_mean(g, 7)]
+    m7, mx7, mn7 = means[1], _box_max(a, 7), -_box_max(-a, 7)
+    rng15 = _box_max(a, 15) + _box_max(-a, 15)
+    feats = [a, fine, *means, *stds, g, _box_mean(g, 7), mx7 - m7, m7 - mn7, rng15]
     return np.stack(feats).astype(np.float32)
 
 
@@ -114,7 +130,7 @@ def reference_scores(features: np.ndarray, mixture: Mixture) -> np.ndarray:
 
 
 def reference_map(x: np.ndarray, mixture: Mixture) -> np.ndarray:
-    """The calibrated stride-4 map ``(rows/4, cols/4)`` of what the ONNX export computes."""
+    """The calibrated stride-8 map ``(rows/8, cols/8)`` of what the ONNX export computes."""
     raw = reference_scores(reference_features(x), mixture)
     return (_box_mean(raw, SMOOTH) - np.float32(mixture.offset)) / np.float32(mixture.scale)
 
@@ -123,10 +139,10 @@ def reference_map(x: np.ndarray, mixture: Mixture) -> np.ndarray:
 
 
 def build_onnx(mixture: Mixture | None, *, metadata: dict[str, str] | None = None) -> bytes:
-    """Serialised ONNX model: input ``image`` float32 (1, 1, H, W), H and W multiples of 4.
+    """Serialised ONNX model: input ``image`` float32 (1, 1, H, W), H and W multiples of 8.
 
-    With a mixture: outputs ``anomaly_map`` (1, 1, H/4, W/4) calibrated and ``score`` (1,) its
-    maximum. Without: output ``features`` (1, C, H/4, W/4) (what fitting samples).
+    With a mixture: outputs ``anomaly_map`` (1, 1, H/8, W/8) calibrated and ``score`` (1,) its
+    maximum. Without: output ``features`` (1, C, H/8, W/8) (what fitting samples).
     """
     from onnx import TensorProto, helper, numpy_helper
 
@@ -142,9 +158,18 @@ def build_onnx(mixture: Mixture | None, *, metadata: dict[str, str] | None = Non
         return out
 
     def pool(inp: str, k: int, out: str) -> str:
+        # separable: a row mean then a column mean over the cells inside the image is exactly the
+        # k x k mean over them (the inside part of a window is a rectangle), at 2k not k^2 adds
         r = k // 2
-        return node("AveragePool", [inp], out, kernel_shape=[k, k], pads=[r, r, r, r],
+        rows = node("AveragePool", [inp], f"{out}_r", kernel_shape=[1, k], pads=[0, r, 0, r],
                     strides=[1, 1], count_include_pad=0)  # fmt: skip
+        return node("AveragePool", [rows], out, kernel_shape=[k, 1], pads=[r, 0, r, 0],
+                    strides=[1, 1], count_include_pad=0)  # fmt: skip
+
+    def maxpool(inp: str, k: int, out: str) -> str:
+        r = k // 2
+        rows = node("MaxPool", [inp], f"{out}_r", kernel_shape=[1, k], pads=[0, r, 0, r])
+        return node("MaxPool", [rows], out, kernel_shape=[k, 1], pads=[r, 0, r, 0])
 
     def sqrt_pos(inp: str, out: str) -> str:
         relu = node("Relu", [inp], f"{out}_relu")
@@ -171,7 +196,11 @@ def build_onnx(mixture: Mixture | None, *, metadata: dict[str, str] | None = Non
                "gsq", keepdims=1)  # fmt: skip
     g = node("Sqrt", [node("Add", [gsq, const("geps", np.float32(_EPS))], "gsq_eps")], "g")
     gm = pool(g, 7, "gm7")
-    feats = node("Concat", [a, fine, *means, *stds, g, gm], "features", axis=1)
+    neg = node("Neg", [a], "a_neg")
+    dil = node("Sub", [maxpool(a, 7, "mx7"), means[1]], "dil7")
+    ero = node("Add", [means[1], maxpool(neg, 7, "nmx7")], "ero7")
+    rng15 = node("Add", [maxpool(a, 15, "mx15"), maxpool(neg, 15, "nmx15")], "rng15")
+    feats = node("Concat", [a, fine, *means, *stds, g, gm, dil, ero, rng15], "features", axis=1)
     shape_f: list[int | str] = [1, N_FEATURES, "h", "w"]
     outputs = [helper.make_tensor_value_info("features", TensorProto.FLOAT, shape_f)]
     if mixture is not None:

@@ -26,7 +26,7 @@ def _mixture(seed: int, k: int = 3) -> Mixture:
                    offset=0.5, scale=4.0)  # fmt: skip
 
 
-@pytest.mark.parametrize("shape", [(64, 96), (128, 128), (36, 200)])
+@pytest.mark.parametrize("shape", [(64, 96), (128, 128), (40, 200)])
 def test_onnx_matches_the_numpy_reference_on_unseen_inputs(shape: tuple[int, int]) -> None:
     rng = np.random.default_rng(sum(shape))
     x = (rng.random(shape) + np.linspace(0, 1, shape[1])[None]).astype(np.float32)
@@ -34,17 +34,17 @@ def test_onnx_matches_the_numpy_reference_on_unseen_inputs(shape: tuple[int, int
     sess = ort.InferenceSession(build_onnx(mix), providers=["CPUExecutionProvider"])
     amap, score = sess.run(None, {"image": x[None, None]})
     ref = reference_map(x, mix)
-    assert amap.shape == (1, 1, shape[0] // 4, shape[1] // 4)
+    assert amap.shape == (1, 1, shape[0] // 8, shape[1] // 8)
     np.testing.assert_allclose(amap[0, 0], ref, rtol=1e-4, atol=1e-4 * float(np.abs(ref).max()))
     assert score[0] == pytest.approx(float(ref.max()), rel=1e-4)
     feats = ort.InferenceSession(build_onnx(None), providers=["CPUExecutionProvider"])
     np.testing.assert_allclose(feats.run(None, {"image": x[None, None]})[0][0],
-                               reference_features(x), rtol=1e-4, atol=1e-5)  # fmt: skip
+                               reference_features(x), rtol=1e-4, atol=1e-4)  # fmt: skip
 
 
 def test_reference_refuses_a_shape_off_the_stride() -> None:
-    with pytest.raises(ValueError, match="multiples of 4"):
-        reference_features(np.zeros((30, 32), np.float32))
+    with pytest.raises(ValueError, match="multiples of 8"):
+        reference_features(np.zeros((36, 32), np.float32))
 
 
 def test_mixture_checks_its_shapes() -> None:
