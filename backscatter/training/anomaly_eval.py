@@ -28,7 +28,7 @@ from backscatter.inference.anomaly import STRIDE, AnomalyModel, scan_regions, up
 from backscatter.training.anomaly_metrics import aupro, auroc, box_hits, roc_curve
 
 #: region thresholds swept for the operating point (calibrated units)
-SWEEP = (0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 50.0)
+SWEEP = (0.25, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0)
 TARGET_FAPI = 0.3
 
 

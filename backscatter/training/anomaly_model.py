@@ -12,11 +12,13 @@ Position-free (scans are not aligned), fitted on clean scans only. On the robust
 
 The score of a cell is ``min_k (f - mu_k)^T P_k (f - mu_k) + c_k`` over the mixture's components
 (Mahalanobis distance to the nearest kind of clean material, with ``c_k = log det S_k - 2 log
-pi_k``), smoothed over 5 x 5 cells and calibrated: ``(score - offset) / scale``, so 1.0 is the
-fit's clean pixel threshold. :func:`reference_map` is the same computation in numpy (the ONNX
-export is checked against it). Averages at the image border count only cells inside the image
-(``count_include_pad = 0``), maxima and minima likewise; the Sobel filter sees a reflected
-border.
+pi_k``), smoothed over 3 x 3 cells and calibrated: ``(score - offset) / scale``, so 1.0 is the
+fit's clean pixel threshold. The outermost ring of cells is set to 0 (the clean median): the
+scan's edge (beam fall-off, the first and last lines) is no place to hide anything and would
+otherwise be the most frequent false alarm. :func:`reference_map` is the same computation in
+numpy (the ONNX export is checked against it). Averages at the image border count only cells
+inside the image (``count_include_pad = 0``), maxima and minima likewise; the Sobel filter sees
+a reflected border.
 """
 
 from __future__ import annotations
@@ -132,7 +134,10 @@ def reference_scores(features: np.ndarray, mixture: Mixture) -> np.ndarray:
 def reference_map(x: np.ndarray, mixture: Mixture) -> np.ndarray:
     """The calibrated stride-8 map ``(rows/8, cols/8)`` of what the ONNX export computes."""
     raw = reference_scores(reference_features(x), mixture)
-    return (_box_mean(raw, SMOOTH) - np.float32(mixture.offset)) / np.float32(mixture.scale)
+    out = (_box_mean(raw, SMOOTH) - np.float32(mixture.offset)) / np.float32(mixture.scale)
+    out[[0, -1], :] = 0.0
+    out[:, [0, -1]] = 0.0
+    return out
 
 
 # -- ONNX graph --------------------------------------------------------------------------------
@@ -218,7 +223,11 @@ def build_onnx(mixture: Mixture | None, *, metadata: dict[str, str] | None = Non
         raw = node("ReduceMin", [d], "raw", axes=[1], keepdims=1)
         smooth = pool(raw, SMOOTH, "raw_smooth")
         shifted = node("Sub", [smooth, const("offset", np.float32(mixture.offset))], "shifted")
-        node("Div", [shifted, const("scale", np.float32(mixture.scale))], "anomaly_map")
+        calibrated = node("Div", [shifted, const("scale", np.float32(mixture.scale))], "calib")
+        cut = [const("s_start", np.array([1, 1])), const("s_end", np.array([-1, -1])),
+               const("s_axes", np.array([2, 3]))]  # fmt: skip
+        inner = node("Slice", [calibrated, *cut], "inner")
+        node("Pad", [inner, const("pads_frame", np.array([0, 0, 1, 1, 0, 0, 1, 1]))], "anomaly_map")
         node("ReduceMax", ["anomaly_map"], "score", axes=[1, 2, 3], keepdims=0)
         outputs = [
             helper.make_tensor_value_info("anomaly_map", TensorProto.FLOAT, [1, 1, "h", "w"]),
