@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -93,3 +94,22 @@ def test_card_guards_the_model(tiny_model: Path, tmp_path: Path) -> None:
         AnomalyModel.load(bad)
     with pytest.raises(ModelError, match="task"):
         AnomalyModel.load(Path(__file__).parents[2] / "models" / "bsnet-handheld.onnx")
+
+
+def test_an_anomaly_card_is_never_the_default_detector(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backscatter.inference import models
+
+    root = Path(__file__).parents[2] / "models"
+    for src in (root / "bsnet-handheld.onnx", tiny_model):
+        for suffix in (".onnx", ".json"):
+            (tmp_path / src.with_suffix(suffix).name).write_bytes(
+                src.with_suffix(suffix).read_bytes()
+            )
+    card = json.loads((tmp_path / "bsnet-handheld.json").read_text())
+    card["default"] = False  # no card marked: the last by name would be tiny-anomaly
+    (tmp_path / "bsnet-handheld.json").write_text(json.dumps(card))
+    monkeypatch.setattr(models, "models_dir", lambda: tmp_path)
+    monkeypatch.delenv(models.MODEL_ENV, raising=False)
+    assert models.default_model_path() == tmp_path / "bsnet-handheld.onnx"
