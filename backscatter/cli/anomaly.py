@@ -21,6 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     f.add_argument("--components", type=int, default=12, help="mixture components (12)")
     f.add_argument("--cells", type=int, default=400, help="feature cells sampled per scan (400)")
     f.add_argument("--max-scans", type=int, default=None, help="use at most N clean scans")
+    f.add_argument("--family", default=None, help="only COCO images of this scene family")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads (2)")
     f.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -36,6 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="detector model for the combined Pd (default: the shipped one; 'none' to skip)",
     )
     e.add_argument("--limit", type=int, default=None, help="first N images only")
+    e.add_argument("--family", default=None, help="only images of this scene family")
     e.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads per model (2)")
     e.add_argument(
         "--update-card",
@@ -48,8 +50,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _fit(args: argparse.Namespace) -> int:
     from backscatter.training.anomaly_fit import FitOptions, fit
 
-    opts = FitOptions(components=args.components, cells_per_scan=args.cells, seed=args.seed,
-                      max_scans=args.max_scans, threads=args.threads)  # fmt: skip
+    opts = FitOptions(
+        components=args.components,
+        cells_per_scan=args.cells,
+        seed=args.seed,
+        max_scans=args.max_scans,
+        threads=args.threads,
+        family=args.family,
+    )
     card = fit(args.clean, args.out, options=opts, progress=not args.quiet)
     fitted = card["fitted_on"]
     print(
@@ -74,7 +82,7 @@ def _eval(args: argparse.Namespace) -> int:
 
         detector = Detector.load(args.detector, threads=args.threads)
     report, extra = evaluate(model, args.data, detector=detector, limit=args.limit,
-                             progress=not args.quiet)  # fmt: skip
+                             family=args.family, progress=not args.quiet)  # fmt: skip
     path = write_outputs(report, extra, args.out)
     if args.update_card:
         _update_card(model, report)

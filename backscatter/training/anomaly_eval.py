@@ -83,11 +83,12 @@ def evaluate(
     *,
     detector: Any | None = None,
     limit: int | None = None,
+    family: str | None = None,
     examples: int = 6,
     progress: bool = False,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Run ``model`` (and ``detector``, a loaded Detector) over ``data``; returns (report, extra:
-    curves and example maps for the plots)."""
+    """Run ``model`` (and ``detector``, a loaded Detector) over ``data`` (its images of
+    ``family`` only, when given); returns (report, extra: curves and example maps for plots)."""
     from backscatter.acquisition import open_scan
 
     path = Path(data)
@@ -100,6 +101,10 @@ def evaluate(
     by_image: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for a in anns:
         by_image[int(a["image_id"])].append(a)
+    if family is not None:
+        images = [im for im in images if im.get("scene_family") == family]
+        if not images:
+            raise AnomalyEvalError(f"{path}: no image of family {family!r}")
     if limit is not None:
         images = images[:limit]
     t0 = time.perf_counter()
@@ -149,7 +154,12 @@ def evaluate(
                 boxes = boxes[~box_hits(boxes, det_boxes).any(axis=1)]
             rec.flags_at.append(boxes)
         done.append(rec)
-        if len(shown) < examples and (kinds or len(shown) < 1):
+        # examples: one scan with a novel concealment per family, then one clean scan
+        fams_shown = {ex["family"] for ex in shown if ex["kinds"]}
+        novel = any(k.startswith("novel/") for k in kinds)
+        want = (novel and rec.family not in fams_shown) or (rec.clean and not any(
+            not ex["kinds"] for ex in shown))  # fmt: skip
+        if len(shown) < examples and want:
             shown.append({"file": str(im["file_name"]), "family": rec.family, "pixels": scan.pixels,
                           "map": small, "objects": objs, "kinds": sorted(kinds)})  # fmt: skip
     report = _report(done, model, path)
@@ -319,5 +329,6 @@ def write_outputs(
             cv2.rectangle(img, (x0, y0), (x1 - 1, y1 - 1), colour, 1)
             cv2.putText(img, kind, (x0 + 2, min(y1 - 4, img.shape[0] - 2)),
                         cv2.FONT_HERSHEY_SIMPLEX, 0.4, colour, 1, cv2.LINE_AA)  # fmt: skip
-        cv2.imwrite(str(root / "examples" / f"{k:02d}_{ex['family']}.png"), img)
+        tag = "clean" if not ex["kinds"] else "novel"
+        cv2.imwrite(str(root / "examples" / f"{k:02d}_{ex['family']}_{tag}.png"), img)
     return path

@@ -40,6 +40,8 @@ class FitOptions:
     seed: int = 0
     max_scans: int | None = None
     threads: int = 2
+    #: only the COCO images of this ``scene_family`` (a model per scene family)
+    family: str | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,10 @@ def fit(
     """Fit on the clean scans of ``inputs``, write ``out`` (.onnx) and its card; returns it."""
     t_start = time.perf_counter()
     scans = clean_scans(inputs)
+    if options.family is not None:
+        scans = [s for s in scans if s.family == options.family]
+        if not scans:
+            raise AnomalyFitError(f"no clean scan of family {options.family!r} in the inputs")
     rng = np.random.default_rng(options.seed)
     if options.max_scans is not None and len(scans) > options.max_scans:
         pick = np.sort(rng.choice(len(scans), options.max_scans, replace=False))

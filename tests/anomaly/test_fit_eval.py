@@ -99,3 +99,22 @@ def test_box_hits_counts_overlap_and_containment() -> None:
     objs = np.array([[5, 5, 15, 15], [0, 0, 60, 60]], float)
     hits = box_hits(flags, objs)
     assert hits.tolist() == [[True, True], [False, False], [False, True]]
+
+
+def test_a_model_per_family(clean_dir: Path, novel_dir: Path, tmp_path: Path) -> None:
+    from backscatter.training.anomaly_eval import AnomalyEvalError, evaluate
+    from backscatter.training.anomaly_fit import FitOptions, fit
+
+    data = json.loads((clean_dir / "train.json").read_text())
+    family = data["images"][0]["scene_family"]
+    n = sum(im["scene_family"] == family for im in data["images"])
+    opts = FitOptions(components=1, cells_per_scan=50, family=family, holdout=0.5)
+    if n < 2:
+        pytest.skip("the tiny clean set has a single scan of this family")
+    card = fit([clean_dir / "train.json"], tmp_path / "fam-anomaly.onnx", options=opts)
+    assert card["fitted_on"]["families"] == {family: card["fitted_on"]["n_scans"]}
+    model = AnomalyModel.load(tmp_path / "fam-anomaly.onnx")
+    with pytest.raises(AnomalyEvalError, match="no image of family"):
+        evaluate(model, novel_dir / "test.json", family="submarine")
+    with pytest.raises(AnomalyFitError, match="no clean scan of family"):
+        fit([clean_dir / "train.json"], tmp_path / "x.onnx", options=FitOptions(family="submarine"))
