@@ -242,13 +242,15 @@ class AnomalyModel:
 
 
 def find_anomaly_model(path: str | os.PathLike[str]) -> Path:
-    """``path`` as given, or ``models/NAME`` when only a shipped name is given."""
+    """``path`` as given, or a shipped model ``models/anomaly/NAME[.onnx]`` (or ``models/NAME``)
+    when only a name is given."""
     p = Path(path)
     if p.exists():
         return p
     from backscatter.inference.models import ModelNotFoundError, models_dir
 
-    for cand in (models_dir() / p.name, models_dir() / f"{p.name}.onnx"):
+    roots = (models_dir() / "anomaly", models_dir())
+    for cand in [r / n for r in roots for n in (p.name, f"{p.name}.onnx")]:
         if cand.exists():
             return cand
     raise ModelNotFoundError(p, "anomaly model not found (expected an .onnx or its card .json)")

@@ -113,3 +113,13 @@ def test_an_anomaly_card_is_never_the_default_detector(
     monkeypatch.setattr(models, "models_dir", lambda: tmp_path)
     monkeypatch.delenv(models.MODEL_ENV, raising=False)
     assert models.default_model_path() == tmp_path / "bsnet-handheld.onnx"
+
+
+def test_shipped_anomaly_maps_load_by_name() -> None:
+    from backscatter.inference.anomaly import find_anomaly_model
+
+    for family in ("door", "tyre", "wall"):
+        path = find_anomaly_model(f"handheld-{family}-anomaly")
+        model = AnomalyModel.load(path, threads=1)  # sha256 checked against the card
+        assert model.card.raw["fitted_on"]["families"] == {family: 80}
+        assert model.card.raw["metrics"]["pixel_aupro"] > 0.5
