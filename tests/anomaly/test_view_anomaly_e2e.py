@@ -11,8 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
-from tests.viewer.test_view_e2e import (  # noqa: F401  (display is a fixture)
+from viewer.test_view_e2e import (  # noqa: F401  (display is a fixture; tests/ is on sys.path)
     TOOLS,
     display,
     keys,
