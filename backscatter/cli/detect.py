@@ -49,6 +49,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("--engine", choices=("local", "ray"), default="local")
     p.add_argument("--address", default=None, help="Ray cluster address (default: local Ray)")
+    p.add_argument(
+        "--anomaly",
+        default=None,
+        metavar="MODEL",
+        help="also run this anomaly map (anomaly fit): scan score and regions in results.jsonl, "
+        "regions no threat flag points at become 'anomaly' flags and TDR PTOs (local engine)",
+    )
 
 
 def _outputs(text: str) -> list[str]:
@@ -90,6 +97,13 @@ def run(args: argparse.Namespace) -> int:
         bars[0].update(1)
 
     try:
+        anomaly = None
+        if args.anomaly is not None:
+            if args.engine == "ray":
+                raise ValueError("--anomaly: runs with the local engine only, not --engine ray")
+            from backscatter.inference.anomaly import AnomalyModel, find_anomaly_model
+
+            anomaly = AnomalyModel.load(find_anomaly_model(args.anomaly), threads=args.threads)
         if args.engine == "ray":
             from backscatter.inference.ray_engine import screen_ray
 
@@ -130,7 +144,10 @@ def run(args: argparse.Namespace) -> int:
                 on_item=on_item,
                 tdr_candidates=args.tdr_candidates,
                 on_skip=on_skip,
+                anomaly=anomaly,
             )
+            if anomaly is not None:
+                info.update(anomaly.describe())
     finally:
         for bar in bars:
             bar.close()

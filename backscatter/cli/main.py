@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "demo": "demo",
     "exercise": "exercise",
     "broadcast": "broadcast",
+    "anomaly": "anomaly",
 }
 
 

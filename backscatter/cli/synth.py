@@ -61,6 +61,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="CLASS=SUB[,SUB]",
         help="draw only these threat sub-types of CLASS (repeatable), e.g. firearm=revolver",
     )
+    parser.add_argument(
+        "--novel",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also place N novel concealments (cigarettes, gold, ammunition, electronics, drug "
+        "packages) in each non-clean scan, as categories 101+ 'novel/KIND' (anomaly test sets; "
+        "every other such scan has no threats)",
+    )
 
 
 def _domain(args: argparse.Namespace) -> DomainRanges | bool:
@@ -107,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         domain=_domain(args),
         subtypes=subtypes,
         only_split=args.split,
+        novel=args.novel,
     )
     print(manifest, file=sys.stdout)
     return 0

@@ -43,6 +43,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-detect", action="store_true", help="run no detector on raw scans")
     p.add_argument("--threshold", type=float, default=None, help="flags shown from this score")
     p.add_argument("--size", default="1280x760", metavar="WxH", help="window size in pixels")
+    p.add_argument(
+        "--anomaly",
+        default=None,
+        metavar="MODEL",
+        help="also run this anomaly map on raw scans (key k blends its heat map on and off)",
+    )
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -100,6 +106,12 @@ def run(args: argparse.Namespace) -> int:
     key = signing_key(args.audit_key, config=config)
     needs_detector = any(it.detections is None for it in items) or bool(live)
     detector, note = _detector(args) if needs_detector else (None, "")
+    if args.anomaly is not None and needs_detector:
+        from backscatter.inference.anomaly import AnomalyModel, find_anomaly_model
+        from backscatter.inference.anomaly_flags import WithAnomaly
+
+        anomaly = AnomalyModel.load(find_anomaly_model(args.anomaly), provider=args.provider)
+        detector = WithAnomaly(detector, anomaly)
     audit_path = Path(args.audit) if args.audit else default_audit(args.sources)
     tdr_dir = None if args.no_tdr else Path(args.tdr_dir or audit_path.parent / "operator_tdr")
     state = ViewState()

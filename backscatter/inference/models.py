@@ -83,7 +83,8 @@ def default_model_path() -> Path:
     """The model every detecting command uses unless told otherwise.
 
     Order: ``$BACKSCATTER_MODEL``; else the card in ``models/`` marked ``"default": true``;
-    else the only card there; else the last card by name. Raises ModelNotFoundError.
+    else the only card there; else the last card by name (anomaly maps' cards, ``"task":
+    "anomaly"``, are never taken). Raises ModelNotFoundError.
     """
     env = os.environ.get(MODEL_ENV)
     if env:
@@ -92,7 +93,9 @@ def default_model_path() -> Path:
             raise ModelNotFoundError(p, f"${MODEL_ENV} names a file that does not exist")
         return p
     root = models_dir()
-    cards = sorted(p for p in root.glob("*.json") if p.with_suffix(".onnx").exists())
+    cards = sorted(
+        p for p in root.glob("*.json") if p.with_suffix(".onnx").exists() and not _is_anomaly(p)
+    )
     if not cards:
         onnx = sorted(root.glob("*.onnx"))
         if onnx:
@@ -105,6 +108,14 @@ def default_model_path() -> Path:
         except (OSError, ValueError):
             continue
     return cards[-1].with_suffix(".onnx")
+
+
+def _is_anomaly(card: Path) -> bool:
+    """An anomaly map's card (``"task": "anomaly"``): never a detector default."""
+    try:
+        return json.loads(card.read_text()).get("task") == "anomaly"
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _card_path_for(onnx_path: Path) -> Path:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backscatter.acquisition.errors import NotAnImageError, ScanAccessError, ScanReadError
 from backscatter.acquisition.sources import open_source, uri_scheme
@@ -33,6 +33,9 @@ from backscatter.inference.sinks import (
     write_coco,
 )
 from backscatter.scan import Scan
+
+if TYPE_CHECKING:
+    from backscatter.inference.anomaly import AnomalyModel
 
 log = logging.getLogger(__name__)
 
@@ -314,6 +317,7 @@ def screen(
     reader: Callable[[str], Scan] = read_file,
     tdr_candidates: bool = False,
     on_skip: Callable[[NotAnImageError], None] | None = None,
+    anomaly: AnomalyModel | None = None,
 ) -> ScreenSummary:
     """Screen ``inputs`` into ``out_dir`` with the threaded pipeline; resumes a previous run.
 
@@ -325,6 +329,7 @@ def screen(
     ``on_skip(error)`` is called for each file that is no 2-D image (skipped, not failed).
     When no input exists at all, :class:`~backscatter.acquisition.errors.ScanAccessError` is
     raised before anything is created.
+    ``anomaly``: also run this anomaly map (:mod:`backscatter.inference.anomaly_flags`).
     """
     check_inputs(inputs)
     out = Path(out_dir)
@@ -348,10 +353,19 @@ def screen(
 
     def work(item: Item) -> None:
         detect_item(item, detector)
+        if anomaly is not None and item.scan is not None and item.detections is not None:
+            from backscatter.inference.anomaly_flags import score_anomaly
+
+            item.timings.update(score_anomaly(item.scan, item.detections, anomaly))
         write_item(item, writer, thr)  # the files, in parallel on the workers
 
     def sink(item: Item) -> None:  # in input order: only the JSONL line, after its files
         record = item_record(item, detector=detector, writer=writer, threshold=thr)
+        if anomaly is not None and item.scan is not None and item.detections is not None:
+            from backscatter.inference.anomaly_flags import add_anomaly
+
+            add_anomaly(item.scan, item.detections, record, model=anomaly, out_dir=out,
+                        threshold=thr)  # fmt: skip
         results.append(record)
         item.record = record
 
@@ -374,6 +388,7 @@ def screen(
         skipped=skipped,
         not_images=not_image,
     )
+
     pipe = Pipeline(
         named(items),
         work,

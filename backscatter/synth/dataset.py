@@ -7,6 +7,11 @@ Layout of ``out_dir``::
     images/000042.png              uint16 PNG (bits stored 16) or .dcm (DICOS DX)
     masks/000042.png               uint8 instance map: k = the k-th annotation of that image
 
+With ``novel`` > 0 (``synth --novel N``), every non-clean scene also gets N novel concealments
+(:mod:`backscatter.synth.novel`) under their own categories, ids 101+ named ``novel/KIND``
+(supercategory ``novel``; detector evaluation ignores them), and every other non-clean scene (odd
+index) has no threats, only the novel objects.
+
 Boxes are COCO ``[x, y, w, h]``, the tight box of the *visible* part of a threat. A threat hidden
 beyond recognition keeps its full outline with ``iscrowd = 1`` (an ignore region) and
 ``attributes.hidden = true``. Scene ``i`` of seed ``s`` uses the seed ``SeedSequence(s, i)``, so the
@@ -31,6 +36,7 @@ import numpy as np
 
 from backscatter.classes import THREAT_CLASSES
 from backscatter.synth.domain import DomainRanges
+from backscatter.synth.novel import NOVEL_KINDS, novel_category
 from backscatter.synth.physics import get_profile
 from backscatter.synth.render import SceneResult, render_scene
 from backscatter.synth.scenes import FAMILIES
@@ -123,20 +129,23 @@ def _write_dicos(path: Path, result: SceneResult, *, source_uri: str) -> None:
 
 
 Task = tuple[
-    SceneJob, str, tuple[int, int], str, str, DomainRanges | None, dict[str, list[str]] | None
+    SceneJob, str, tuple[int, int], str, str, DomainRanges | None, dict[str, list[str]] | None, int
 ]
 
 
 def _render_job(args: Task) -> dict[str, Any]:
-    job, profile, size, fmt, out_dir, domain, subtypes = args
+    job, profile, size, fmt, out_dir, domain, subtypes, novel = args
+    n_novel = 0 if job.clean else novel
     result = render_scene(
         job.seed,
         profile=profile,
         size=size,
         family=job.family,
         clean=job.clean,
+        classes=[] if n_novel and job.index % 2 else None,
         domain=domain,
         subtypes=subtypes,
+        novel=n_novel,
     )
     root = Path(out_dir)
     name = f"{job.index:06d}"
@@ -147,8 +156,9 @@ def _render_job(args: Task) -> dict[str, Any]:
         file_name = f"images/{name}.dcm"
         _write_dicos(root / file_name, result, source_uri=f"backscatter-synth:{job.index}")
     instance = np.zeros(result.pixels.shape, np.uint8)
-    for k, ann in enumerate(result.annotations, start=1):
-        instance[ann.mask & (instance == 0)] = k
+    masks = [a.mask for a in result.annotations] + [a.mask for a in result.novel_annotations]
+    for k, mask in enumerate(masks, start=1):
+        instance[mask & (instance == 0)] = k
     _write_png(root / f"masks/{name}.png", instance)
     return _records(job, result, file_name)
 
@@ -188,6 +198,27 @@ def _records(job: SceneJob, result: SceneResult, file_name: str) -> dict[str, An
                     "depth_cm": round(a.depth_cm, 2),
                     "instance": k,
                     "params": _jsonable(a.params),
+                },
+            }
+        )
+    for k, n in enumerate(result.novel_annotations, start=len(anns) + 1):
+        x0, y0, x1, y1 = n.box
+        anns.append(
+            {
+                "image_id": job.index + 1,
+                "category_id": novel_category(n.kind)[0],
+                "bbox": [x0, y0, x1 - x0, y1 - y0],
+                "area": float(n.mask.sum()),
+                "iscrowd": int(n.hidden),
+                "segmentation": _rle(n.mask),
+                "attributes": {
+                    "hidden": n.hidden,
+                    "novel": True,
+                    "visible_fraction": round(n.visible_fraction, 4),
+                    "mean_snr": round(n.mean_snr, 3),
+                    "depth_cm": round(n.depth_cm, 2),
+                    "instance": k,
+                    "params": _jsonable(n.params),
                 },
             }
         )
@@ -236,6 +267,7 @@ def build_dataset(
     domain: DomainRanges | bool = False,
     subtypes: dict[str, list[str]] | None = None,
     only_split: str | None = None,
+    novel: int = 0,
 ) -> Path:
     """Write a simulated dataset into ``out_dir``; returns the path of its ``manifest.json``.
 
@@ -244,6 +276,7 @@ def build_dataset(
     :class:`~backscatter.synth.domain.DomainRanges` (True: the defaults); bits stored per image
     then vary.
     ``subtypes``: per class name, the only threat sub-types drawn.
+    ``novel``: novel concealments per non-clean scene (see the module docstring).
     """
     get_profile(profile)
     if fmt not in FORMATS:
@@ -257,7 +290,11 @@ def build_dataset(
     jobs = plan(scenes, seed=seed, clean_fraction=clean_fraction, only_split=only_split)
     n_workers = min(8, os.cpu_count() or 1) if workers is None else max(1, int(workers))
     ranges = DomainRanges() if domain is True else (domain or None)
-    tasks: list[Task] = [(j, profile, (rows, cols), fmt, str(out), ranges, subtypes) for j in jobs]
+    if novel < 0:
+        raise ValueError(f"novel: expected >= 0, got {novel}")
+    tasks: list[Task] = [
+        (j, profile, (rows, cols), fmt, str(out), ranges, subtypes, int(novel)) for j in jobs
+    ]
     results: Iterable[dict[str, Any]] = _iter_results(tasks, n_workers)
     if progress:
         from tqdm import tqdm
@@ -272,6 +309,11 @@ def build_dataset(
     categories = [
         {"id": i + 1, "name": n, "supercategory": "threat"} for i, n in enumerate(THREAT_CLASSES)
     ]
+    if novel:
+        categories += [
+            {"id": novel_category(k)[0], "name": novel_category(k)[1], "supercategory": "novel"}
+            for k in NOVEL_KINDS
+        ]
     params = {
         "scenes": scenes,
         "seed": seed,
@@ -284,6 +326,7 @@ def build_dataset(
         "only_split": only_split,
         "domain": None if ranges is None else _jsonable(dataclasses.asdict(ranges)),
         "subtypes": subtypes,
+        **({"novel": int(novel)} if novel else {}),
     }
     files: dict[str, str] = {}
     counts: dict[str, dict[str, int]] = {}
@@ -323,6 +366,11 @@ def _counts(images: list[dict[str, Any]], anns: list[dict[str, Any]]) -> dict[st
     c["hidden"] = sum(1 for a in anns if a["iscrowd"])
     for i, name in enumerate(THREAT_CLASSES):
         c[name] = sum(1 for a in anns if a["category_id"] == i + 1 and not a["iscrowd"])
+    for kind in NOVEL_KINDS:
+        cid = novel_category(kind)[0]
+        n = sum(1 for a in anns if a["category_id"] == cid and not a["iscrowd"])
+        if n:
+            c[f"novel/{kind}"] = n
     return c
 
 

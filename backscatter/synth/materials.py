@@ -36,6 +36,11 @@ ELEMENTS: dict[str, tuple[int, float, tuple[float, ...]]] = {
     "Cl": (17, 35.45, (8.846, 2.751, 1.250, 0.4772, 0.2794, 0.2067)),
     "Ca": (20, 40.078, (14.35, 4.242, 1.877, 0.6605, 0.3573, 0.2451)),
     "Fe": (26, 55.845, (25.68, 8.176, 3.629, 1.205, 0.5952, 0.3717)),
+    # heavy elements for the novel concealments (synth --novel); Au and Pb have their K edge
+    # (80.7, 88.0 keV) between 80 and 100 keV: the 100 keV value is above the edge
+    "Cu": (29, 63.546, (33.79, 10.92, 4.862, 1.593, 0.7630, 0.4584)),
+    "Au": (79, 196.967, (78.83, 27.47, 12.97, 4.528, 2.185, 5.158)),
+    "Pb": (82, 207.2, (86.36, 30.32, 14.36, 5.021, 2.419, 5.549)),
 }
 
 #: incoherent scattering-function factor S/Z by element group on ENERGIES_KEV (read off XCOM's
@@ -135,6 +140,8 @@ _GYPSUM = (("H", 0.0234), ("O", 0.5576), ("S", 0.1862), ("Ca", 0.2328))
 _COCAINE_HCL = (("C", 0.601), ("H", 0.065), ("Cl", 0.104), ("N", 0.041), ("O", 0.189))
 _TNT = (("C", 0.370), ("H", 0.022), ("N", 0.185), ("O", 0.423))
 _SUGAR = (("C", 0.421), ("H", 0.065), ("O", 0.514))
+_TOBACCO = (("C", 0.44), ("H", 0.06), ("O", 0.48), ("N", 0.02))
+_HEROIN = (("C", 0.683), ("H", 0.063), ("N", 0.038), ("O", 0.216))
 
 #: the table, in a fixed order (index = material id used by the renderer)
 MATERIALS: tuple[Material, ...] = (
@@ -191,6 +198,13 @@ MATERIALS: tuple[Material, ...] = (
         (("C", 0.20), ("H", 0.10), ("N", 0.035), ("O", 0.65), ("Na", 0.01), ("Cl", 0.005)),
         "sausage or ham: ~60 % water, protein, fat, salt",
     ),
+    # novel concealments (backscatter.synth.novel); appended so earlier ids do not move
+    Material("tobacco", 0.32, _TOBACCO, "cigarettes in packs, bulk density with the air"),
+    Material("gold", 19.3, (("Au", 1.0),)),
+    Material("lead", 11.35, (("Pb", 1.0),), "bullet cores"),
+    Material("brass", 8.5, (("Cu", 1.0),), "cartridge brass, taken as copper"),
+    Material("heroin", 1.10, _HEROIN, "pressed diacetylmorphine base"),
+    Material("cannabis", 0.70, _CELLULOSE, "compressed plant matter"),
 )
 
 MATERIAL_INDEX: dict[str, int] = {m.name: i for i, m in enumerate(MATERIALS)}

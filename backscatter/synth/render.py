@@ -28,6 +28,7 @@ from backscatter.synth.domain import (
     line_column_gain,
     raster_shift,
 )
+from backscatter.synth.novel import NovelAnnotation, NovelObject, place_novel
 from backscatter.synth.physics import (
     Layer,
     Profile,
@@ -88,6 +89,8 @@ class SceneResult:
     annotations: list[Annotation]
     pixel_spacing_mm: tuple[float, float]
     params: dict[str, Any] = field(default_factory=dict)
+    #: novel concealments (``render_scene(novel=N)``), outside the threat classes
+    novel_annotations: list[NovelAnnotation] = field(default_factory=list)
 
 
 def _place_threats(
@@ -138,7 +141,7 @@ def _clip_threat(t: Threat, clip: np.ndarray) -> None:
     t.patch.cov = t.patch.cov * crop(clip, t.patch.row0, t.patch.col0, t.patch.cov.shape)
 
 
-def _full_mask(t: Threat, shape: tuple[int, int]) -> np.ndarray:
+def _full_mask(t: Threat | NovelObject, shape: tuple[int, int]) -> np.ndarray:
     out = np.zeros(shape, bool)
     p = t.patch
     R, C = shape
@@ -196,12 +199,16 @@ def render_scene(
     classes: list[int] | None = None,
     domain: DomainRanges | None = None,
     subtypes: Mapping[str, Sequence[str]] | None = None,
+    novel: int = 0,
 ) -> SceneResult:
     """Simulate one scan of ``size`` (rows, cols). ``classes`` forces the threat classes.
 
     ``domain``: draw the device and its artefacts per scene from these ranges (domain
     randomisation, from a generator of its own: the scene's content stays that of ``seed``).
     ``subtypes``: per class name, the threat sub-types that may be drawn (others: all).
+    ``novel``: also place this many novel concealments (:mod:`backscatter.synth.novel`), from a
+    generator of their own (the rest of the scene stays that of ``seed``), in
+    ``SceneResult.novel_annotations``.
     """
     prof = get_profile(profile) if isinstance(profile, str) else profile
     rng = np.random.default_rng(seed)
@@ -221,6 +228,21 @@ def render_scene(
         n = 0 if clean else int(rng.choice([1, 2, 3], p=[0.55, 0.3, 0.15]))
         classes = [int(c) for c in rng.choice(len(GENERATORS), n, p=CLASS_WEIGHTS)]
     threats = _place_threats(layout, rng, classes, ppc, shape, subtypes)
+    extra: list[tuple[NovelObject, float]] = []
+    if novel > 0:
+        taken = np.zeros(shape, bool)
+        for placed, _ in threats:
+            taken |= _full_mask(placed, shape)
+        extra = place_novel(
+            np.random.default_rng([int(seed), 0x40E1]),
+            count=novel,
+            region=layout.region,
+            clip=layout.clip,
+            depth_range=layout.depth_range,
+            ppc=ppc,
+            occupied=taken,
+        )
+    objects: list[tuple[Threat | NovelObject, float]] = [*threats, *extra]
 
     layers: list[Layer] = []
     for lay in layout.layers + clutter:
@@ -228,7 +250,7 @@ def render_scene(
         if c is not None:
             layers.append(c)
     owned: list[frozenset[int]] = []
-    for t, _ in threats:
+    for t, _ in objects:
         idx = []
         for lay in t.layers:
             c = clip_layer(lay, shape)
@@ -252,7 +274,7 @@ def render_scene(
     # (read noise and the ADC's rounding, 1/12 DN^2, in photons^2)
     read_counts2 = (prof.read_noise_dn**2 + 1.0 / 12.0) / prof.gain_dn**2
     vis_masks, full_masks, stats = [], [], []
-    for (t, _depth), own in zip(threats, owned, strict=True):
+    for (t, _depth), own in zip(objects, owned, strict=True):
         full = _full_mask(t, shape)
         r0, c0, r1, c1 = _bbox_rc(full)
         region = (slice(r0, r1), slice(c0, c1))
@@ -288,12 +310,18 @@ def render_scene(
 
     min_px = max(20, int(0.0003 * shape[0] * shape[1]))
     annotations = []
+    novel_annotations = []
     for (t, depth), vis, full, (frac, msnr, n_vis) in zip(
-        threats, vis_masks, full_masks, stats, strict=True
+        objects, vis_masks, full_masks, stats, strict=True
     ):
         hidden = frac < MIN_VISIBLE_FRACTION or msnr < MIN_MEAN_SNR or n_vis < min_px
         m = _warp((full if hidden else vis).astype(np.uint8), maps, nearest=True).astype(bool)
         if not m.any():
+            continue
+        if isinstance(t, NovelObject):
+            novel_annotations.append(
+                NovelAnnotation(t.kind, _box(m), m, hidden, frac, msnr, depth, t.params)
+            )
             continue
         annotations.append(Annotation(t.class_id, _box(m), m, hidden, frac, msnr, depth, t.params))
     return SceneResult(
@@ -310,6 +338,7 @@ def render_scene(
             "clean": clean,
             **({"domain": dom.as_dict()} if dom is not None else {}),
         },
+        novel_annotations=novel_annotations,
     )
 
 

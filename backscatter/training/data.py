@@ -74,6 +74,12 @@ class CocoDetection:
         for key in ("images", "annotations", "categories"):
             if not isinstance(data.get(key), list):
                 raise DatasetError(f"{self.json_path}: expected a COCO '{key}' list")
+        novel = {int(c["id"]) for c in data["categories"] if c.get("supercategory") == "novel"}
+        if novel:  # novel concealments (synth --novel) are no detector class: left out here
+            data["categories"] = [c for c in data["categories"] if int(c["id"]) not in novel]
+            data["annotations"] = [
+                a for a in data["annotations"] if int(a["category_id"]) not in novel
+            ]
         self.coco: dict[str, Any] = data
         self.classes = classes
         self.root = Path(image_root) if image_root else self.json_path.parent
