@@ -37,7 +37,14 @@ from backscatter.synth.materials import material_id
 from backscatter.synth.physics import PROFILES, Layer, Profile, scatter_signal
 from backscatter.synth.render import FEATURE_CM, MIN_VISIBLE_FRACTION, VISIBLE_SNR
 from backscatter.synth.shapes import smooth_noise
-from backscatter.synth.tip_dose import Dose, HostFacts, device_profile, estimate_dose, host_facts
+from backscatter.synth.tip_dose import (
+    Dose,
+    HostFacts,
+    device_profile,
+    estimate_dose,
+    host_facts,
+    infer_family,
+)
 from backscatter.synth.tip_host import (
     HostNoise,
     TipError,
@@ -155,7 +162,8 @@ def project_threat(
     it is estimated from this host alone (metadata naming a device profile first). ``facts``
     (:func:`host_facts`) are measured when None; ``noise`` and ``region`` replace the measured
     noise model and object region. ``family`` (the host's scene kind; its ``scene_family``
-    extra when None, else ``"any"``) picks the rules of :mod:`backscatter.synth.tip_place`;
+    extra when None, else ``"auto"``: the family whose scenes scatter as much as the host,
+    :func:`infer_family`) picks the rules of :mod:`backscatter.synth.tip_place`;
     ``placement="anywhere"`` keeps only the object region. ``scale`` multiplies the library's
     sizes (drawn in 0.85..1.15 when None; reduced down to half when nothing fits); ``cover`` is
     the ``(material, cm)`` in front of the threat, ``depth_cm`` its depth behind the cover,
@@ -169,14 +177,17 @@ def project_threat(
         raise TipError(f"placement: expected 'scene' or 'anywhere', got {placement!r}")
     px = host.pixels.astype(np.float64)
     facts = facts if facts is not None else _facts(host, noise, region)
-    fam = family or str(host.extras.get("scene_family") or "any")
+    fam = family or str(host.extras.get("scene_family") or "auto")
+    prof = profile_for(host)
+    if dose is None:
+        prior = None if fam == "auto" else fam
+        dose = estimate_dose([facts], family=prior, profile=device_profile(host))
+    if fam == "auto":  # unknown kind: the family whose scenes scatter as much as this host
+        fam = infer_family(facts, dose)
     try:
         rules = rules_for(fam)
     except ValueError as exc:
         raise TipError(str(exc)) from None
-    prof = profile_for(host)
-    if dose is None:
-        dose = estimate_dose([facts], family=fam, profile=device_profile(host))
     ppc = pixels_per_cm(host, prof)
     scale = float(rng.uniform(0.85, 1.15)) if scale is None else float(scale)
     if cover is None:

@@ -132,6 +132,15 @@ def estimate_dose(
     return Dose(k_est, se, "scan", fam, len(facts), blur_px=blur)
 
 
+def infer_family(facts: HostFacts, dose: Dose) -> str:
+    """The scene family whose median signal (:data:`SCENE_SIGNAL`) is nearest, on a log scale,
+    to this host's (its median photons over the device's dose): a host behind a steel skin
+    scatters 4x less than one behind plywood or rubber, whatever the dose."""
+    signal = max(facts.median_counts, 1e-9) / dose.counts_per_signal
+    fams = [f for f in SCENE_SIGNAL if f != "any"]
+    return min(fams, key=lambda f: abs(np.log(signal / SCENE_SIGNAL[f][0])))
+
+
 def scene_signal(family: str, *, scenes: int = 40, seed: int = 9000) -> tuple[float, float]:
     """Measure :data:`SCENE_SIGNAL` for ``family`` on the simulator (median, sd of log)."""
     from backscatter.synth.device import simulate_scan
