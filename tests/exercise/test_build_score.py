@@ -157,7 +157,7 @@ def test_cli_build_and_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert rc == 0
     key = _key(tmp_path / "EX")
     assert {t["class_name"] for e in key["scans"] for t in e["threats"]} == {"blade"}
-    assert "4 scans (2 with a threat)" in capsys.readouterr().out
+    assert "4 scans (2 with a threat, prevalence 50.0%)" in capsys.readouterr().out
     rc = main(["exercise", "build", "--clean", str(tmp_path / "nope"), "--out",
                str(tmp_path / "EX3"), "--scans", "4"])  # fmt: skip
     err = capsys.readouterr().err
