@@ -24,7 +24,7 @@ rotation and a scale factor. Threats cut from labelled scans by their mask:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
@@ -49,7 +49,6 @@ from backscatter.synth.tip_host import (
     HostNoise,
     TipError,
     edge_spread,
-    local_gain,
     photon_transfer,
     plausible_region,
     raster,
@@ -60,6 +59,11 @@ __all__ = ["TipError", "TipResult", "project_threat"]
 
 #: what fills the space between cover and threat (clothes, packing)
 FILLER = "textile"
+#: size steps tried when a threat of the library's size finds no place (a natural scene has
+#: no such bias: keep it short)
+SHRINK = (1.0, 0.85)
+#: relative unevenness of the packing in front of a threat (smooth, ~10 cells a scan)
+UNEVEN = 0.4
 #: share of a threat's full outline that must lie in the plausible region
 MIN_INSIDE = 0.97
 #: smoothing (px) of the host's local mean (photon counts the layer model works on)
@@ -189,7 +193,7 @@ def project_threat(
     except ValueError as exc:
         raise TipError(str(exc)) from None
     ppc = pixels_per_cm(host, prof)
-    scale = float(rng.uniform(0.85, 1.15)) if scale is None else float(scale)
+    scale = 1.0 if scale is None else float(scale)
     if cover is None:
         cover = rules.covers[int(rng.integers(len(rules.covers)))]
     cover_mat, cover_cm = cover
@@ -198,7 +202,7 @@ def project_threat(
     member_map = members(px, noise=facts.noise, ppc=ppc) if placement == "scene" else None
 
     placed = None
-    for shrink in (1.0, 0.8, 0.64, 0.5):  # a region too small for the drawn size: smaller
+    for shrink in SHRINK:  # a region too small for the drawn size: smaller
         placed = place(
             cid, facts.region, rng, ppc=ppc * scale * shrink, depth_cm=depth + cover_cm,
             member_map=member_map, rules=rules, min_inside=MIN_INSIDE,
@@ -215,16 +219,16 @@ def project_threat(
     box = threat_box(full, host.shape)
 
     mean_dn = cv2.GaussianBlur(px, (0, 0), MEAN_SIGMA_PX, borderType=cv2.BORDER_REFLECT)[box]
-    # the dose where the threat goes: the local photon gain of the host around it
-    noise = replace(facts.noise, gain=local_gain(px[box], noise=facts.noise))
+    # the scan-wide photon transfer (a gain measured on the threat's box alone reads the box's
+    # fine texture as noise, and the projected noise came out ~4 % too strong)
+    noise = facts.noise
     lam_h = noise.counts(mean_dn)
     k = dose.counts_per_signal * facts.raster.map(box)  # the host's line and column gain
     mu_eff, mu_s = prof.coefficients()
     m, f = material_id(cover_mat), material_id(FILLER)
     t_skin = float(np.exp(-mu_eff[m] * cover_cm))
-    # the packing in front is as uneven as the scenes' own (thickness +-40 %, ~10 cells a scan)
     cells = max(2, round(10 * max(lam_h.shape) / max(host.shape)))
-    uneven = np.clip(1.0 + 0.4 * smooth_noise(lam_h.shape, rng, cells=cells), 0.0, 2.0)
+    uneven = np.clip(1.0 + UNEVEN * smooth_noise(lam_h.shape, rng, cells=cells), 0.0, 2.0)
     t_fill = np.exp(-mu_eff[f] * fill * depth * uneven)
     geom_fill = (prof.standoff_cm / (prof.standoff_cm + cover_cm + depth / 2)) ** 2
     s_front = mu_s[m] / mu_eff[m] * (1.0 - t_skin)

@@ -33,7 +33,6 @@ from backscatter.synth.tip_host import (
     HostNoise,
     TipError,
     estimate_noise,
-    local_gain,
     plausible_region,
 )
 
@@ -155,7 +154,6 @@ def project_signature(
     scat[r0 : r0 + h, c0 : c0 + w] = s_map
     box = threat_box(full, host.shape)
     mean_dn = cv2.GaussianBlur(px, (0, 0), 2.0, borderType=cv2.BORDER_REFLECT)[box]
-    noise = HostNoise(local_gain(px[box], noise=noise), noise.dark, noise.floor_var)
     lam_h = noise.counts(mean_dn)
     k = (dose if dose is not None else _dose(host)).counts_per_signal
     lam_new = trans[box] * lam_h + k * scat[box]

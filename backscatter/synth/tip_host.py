@@ -4,7 +4,8 @@
 ``var = gain * (mean - dark) + floor``, ``gain`` in DN per detected photon. The scan is cut into
 tiles; in each, the noise variance is measured with second differences along rows less their
 product with the next row's (white noise stays, structure that continues across rows cancels),
-and a tile is *flat* when its plain variance is no more than 1.6x that noise (nothing but noise
+and a tile is *flat* when its plain variance (less each line's level and slope) is no more than
+1.6x that noise (nothing but noise
 in it). The line is fitted to the flat tiles' (mean, noise) pairs by iteratively reweighted least
 squares (Huber); its slope's standard error comes from a bootstrap over tiles. A host is refused
 (:class:`TipError`, one line) when the slope is not clearly positive or the line does not
@@ -36,7 +37,7 @@ TILE = 16
 #: a tile is flat when its plain variance is at most this many times its white-noise variance
 FLAT_RATIO = 1.6
 #: refuse a host whose gain is known worse than this (relative standard error)
-MAX_GAIN_RSE = 0.25
+MAX_GAIN_RSE = 0.4
 #: ... or whose tiles scatter around the fitted line by more than this (median |log ratio|)
 MAX_MISFIT = 0.35
 
@@ -91,11 +92,13 @@ def _tiles(px: np.ndarray, tile: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
         return a.reshape(rows // tile, tile, cols // tile, tile).swapaxes(1, 2).reshape(-1, tile**2)
 
     t = per_tile(sub)
-    # the plain variance of each tile's interior, after the tile's own plane is removed
-    yy, xx = np.mgrid[0:tile, 0:tile]
-    design = np.c_[np.ones(tile**2), yy.ravel(), xx.ravel()]
+    # the plain variance of each tile after each of its lines' own level and slope are removed
+    # (a line gain or a structure along the line is not noise; the noise estimate ignores both)
+    xx = np.tile(np.arange(tile, dtype=np.float64), tile)
+    blocks = np.kron(np.eye(tile), np.ones((tile, 1)))
+    design = np.c_[blocks, blocks * (xx - xx.mean())[:, None]]
     resid = t - t @ (design @ np.linalg.pinv(design)).T
-    plain = resid.var(axis=1) * tile**2 / (tile**2 - 3)
+    plain = resid.var(axis=1) * tile / (tile - 2)
     noise = per_tile(power)[:, tile:-tile].mean(axis=1)  # rows next to a tile edge left out
     return t.mean(axis=1), noise, plain
 
@@ -320,20 +323,3 @@ def edge_spread(
     cum = np.cumsum(w[order])
     med = float(v[order][np.searchsorted(cum, 0.5 * cum[-1])])
     return float(np.sqrt(max(med - EDGE_OWN_VAR, 0.09)))
-
-
-def local_gain(pixels: np.ndarray, *, noise: HostNoise) -> float:
-    """DN per photon measured on ``pixels`` (a crop) alone: its mean noise power over its mean
-    signal above the dark level. Falls back to ``noise.gain`` on a crop too small or too dark."""
-    px = np.asarray(pixels, np.float64)
-    if px.shape[1] < 8 or px.shape[0] < 4:
-        return noise.gain
-    mean = cv2.GaussianBlur(px, (0, 0), 2.0, borderType=cv2.BORDER_REFLECT)
-    power = _noise_power(px)
-    signal = mean - noise.dark
-    ok = signal > 4.0 * np.sqrt(noise.floor_var + 1.0)
-    ok[:, [0, -1]] = False
-    if np.count_nonzero(ok) < 50:
-        return noise.gain
-    ratio = float(np.mean(power[ok] - noise.floor_var) / np.mean(signal[ok]))
-    return float(np.clip(ratio, 0.5 * noise.gain, 2.0 * noise.gain))
