@@ -4,8 +4,9 @@ A smuggler hides a threat in a cavity, behind a panel, among the contents; not a
 structural member (a stud, an intrusion beam, a wheel spoke, a trolley rod), where it would not
 fit. The host's members are found from its pixels: places where the smoothed counts change by
 more than :data:`MEMBER_STEP` within about a centimetre (a member's edge), widened by half a
-centimetre. The threat's outline must lie in the object region and cover at most its family's
-share of member pixels. Per family (see docs/exercises.md) the rules also give the covers in
+centimetre. The threat's outline must lie in the object region, cover at most its family's
+share of member pixels, and not be cut by members into two or more sizeable parts (lying across
+one). Per family (see docs/exercises.md) the rules also give the covers in
 front of the threat and its depth behind them, as the simulator builds that kind of scene;
 ``"any"`` (a host of unknown kind) mixes them.
 """
@@ -90,6 +91,17 @@ def members(pixels: np.ndarray, *, noise: HostNoise, ppc: float) -> np.ndarray:
 Generator = Callable[..., Any]
 
 
+def _straddles(full: np.ndarray, member_map: np.ndarray, area: int) -> bool:
+    """True when the members cut the outline into two or more parts of 15 % or more each (a
+    thin object lying across a beam covers little of it, yet sits where it could not be)."""
+    rows = np.flatnonzero(full.any(axis=1))
+    cols = np.flatnonzero(full.any(axis=0))
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    rest = (full[box] & ~member_map[box]).astype(np.uint8)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(rest, connectivity=8)
+    return int(np.count_nonzero(stats[1:n, cv2.CC_STAT_AREA] >= 0.15 * area)) >= 2
+
+
 def place(
     cid: int,
     region: np.ndarray,
@@ -136,7 +148,7 @@ def place(
         on_member = 0.0
         if member_map is not None:
             on_member = np.count_nonzero(full & member_map) / area
-            if on_member > rules.max_member:
+            if on_member > rules.max_member or _straddles(full, member_map, area):
                 continue
         layers = [c for lay in t.layers if (c := clip_layer(lay, shape)) is not None]
         params = dict(t.params)
