@@ -110,3 +110,19 @@ def test_edge_spread_follows_the_blur() -> None:
     # what is measured is the blur less the objects' own softness: squares differ by 4 - 1
     # (read over +-4 px, a 2 px blur's tails are cut: a little less)
     assert 1.8 <= wide**2 - narrow**2 <= 3.6
+
+
+def test_another_vendors_drawn_dx_is_refused_in_one_line() -> None:
+    """The Stratovan SDICOS example DX (a drawing: three grey levels, no counting noise) cannot
+    give a dose; it is refused naming the file, not projected into with a made-up one."""
+    from pathlib import Path
+
+    from backscatter.acquisition.open import open_scan
+
+    root = Path(__file__).resolve().parents[2] / ".." / "shared" / "interop" / "dicos-samples"
+    path = root / "V03_Data" / "DX_01_ExplicitLittlEndian" / "DX_01_ExplicitLittlEndian.dcs"
+    if not path.is_file():
+        pytest.skip(f"{path} not present")
+    with pytest.raises(TipError, match=r"^DX_01_ExplicitLittlEndian\.dcs: ") as info:
+        host_facts(open_scan(path), name=path.name)
+    assert "\n" not in str(info.value)
