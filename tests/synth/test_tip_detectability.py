@@ -17,7 +17,7 @@ from tip_samples import KINDS, samples
 
 from backscatter.synth.tip_check import detectability, is_available
 
-N = 40
+N = 60
 
 pytestmark = pytest.mark.skipif(not is_available(), reason="needs scikit-learn (train extra)")
 
