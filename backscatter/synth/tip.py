@@ -1,24 +1,25 @@
 """Threat image projection (TIP): a fictional threat composed into a real or simulated clean scan.
 
 Composition follows the backscatter layer model of :mod:`backscatter.synth.physics`, not alpha
-blending. The host's photon counts ``lam_h`` (estimated from its pixels, see
+blending. The host's photon counts ``lam_h`` (from its pixels through photon transfer, see
 :mod:`backscatter.synth.tip_host`) are split into what lies in front of the threat scatters
 (``front``: a cover such as a door skin or bag shell, then a partly filled space of clothes or
 packing down to the threat's depth) and what comes from behind it (``back``); the threat from
 the simulator's library, placed at that depth, then gives::
 
-    lam_new = front + T_cover * k * S_threat + T_threat * back
+    lam_new = front + T_cover * k * R * S_threat + T_threat * back
 
 ``S_threat`` is the threat's own scatter signal (with its depth geometry), ``T_threat`` its
 two-way transmission (a steel object casts a dark shadow over what lies behind it; an organic
-one adds bright scatter, dimmed by the cover), ``k`` the counts per unit signal of the device
-profile. Each host pixel is scaled by ``m = (front + T_threat * back) / lam_h <= 1`` (its
-structure, line artefacts and noise are attenuated together, as the real ones would be), the
-threat's own scatter is added, and fresh noise tops the variance up to what the host's fitted
-noise model gives at the new mean. The projected area so carries the host's dose and texture,
-with no smooth patch or seam.
-Placement is random inside the host's plausible (non-air) region, with the library's random
-rotation and a scale factor. Threats cut from labelled scans by their mask:
+one adds bright scatter, dimmed by the cover), both blurred with the host's measured edge
+spread; ``k`` the device's counts per unit signal (:mod:`backscatter.synth.tip_dose`) and ``R``
+the host's line and column gain there. Each host pixel is scaled by
+``m = (front + T_threat * back) / lam_h <= 1`` (its structure, line artefacts and noise are
+attenuated together, as the real ones would be), the threat's own counts are added, and fresh
+noise tops the variance up to what the host's fitted noise model gives at the new mean. The
+projected area so carries the host's dose, raster and texture, with no smooth patch or seam.
+Where the threat goes and what covers it follow its scene family's rules
+(:mod:`backscatter.synth.tip_place`). Threats cut from labelled scans by their mask:
 :mod:`backscatter.synth.tip_cut`.
 """
 
