@@ -60,31 +60,46 @@ def _anonymous(scan: Scan, salt: str) -> Scan:
 
 def _measure_hosts(
     files: Sequence[Path],
-) -> tuple[list[Path], list[Any], dict[str, str], Any]:
+) -> tuple[list[Path], list[Any], dict[str, str], Any, Any]:
     """Open and measure every clean scan once; a host TIP cannot use is refused with one line
-    (logged) and the others go on. Returns usable files, their facts, refusals, a profile."""
+    (logged) and the others go on. The gain is pooled over the hosts (one device, one
+    detector) before each host's offset, region, raster and blur are measured. Returns usable
+    files, their facts, refusals, the profile their metadata names, the pooled gain."""
     from backscatter.acquisition.errors import ScanReadError
     from backscatter.acquisition.open import open_scan
-    from backscatter.synth.tip_dose import device_profile, host_facts
-    from backscatter.synth.tip_host import TipError
+    from backscatter.synth.physics import PROFILES
+    from backscatter.synth.tip_dose import device_gain, device_profile, host_facts
+    from backscatter.synth.tip_host import TipError, photon_transfer
 
-    usable, facts, refused = [], [], {}
-    profiles = set()
+    def refuse(f: Path, exc: Exception) -> None:
+        refused[f.name] = str(exc)
+        log.warning("refused host %s", exc if f.name in str(exc) else f"{f.name}: {exc}")
+
+    scans, noises = [], []
+    refused: dict[str, str] = {}
     for f in files:
         try:
             scan = open_scan(f)
-            facts.append(host_facts(scan, name=f.name))
+            noises.append(photon_transfer(scan.pixels, name=f.name))
         except (TipError, ScanReadError, OSError) as exc:
-            refused[f.name] = str(exc)
-            log.warning("refused host %s", exc if f.name in str(exc) else f"{f.name}: {exc}")
+            refuse(f, exc)
+            continue
+        scans.append((f, scan))
+    if not scans:
+        return [], [], refused, None, None
+    gain = device_gain(noises)
+    usable, facts, profiles = [], [], set()
+    for f, scan in scans:
+        try:
+            facts.append(host_facts(scan, name=f.name, gain=gain))
+        except TipError as exc:
+            refuse(f, exc)
             continue
         usable.append(f)
         prof = device_profile(scan)
         profiles.add(prof.name if prof is not None else None)
-    from backscatter.synth.physics import PROFILES
-
     name = profiles.pop() if len(profiles) == 1 else None
-    return usable, facts, refused, PROFILES.get(name) if name else None
+    return usable, facts, refused, PROFILES.get(name) if name else None, gain
 
 
 def _plan(
@@ -124,10 +139,10 @@ def build_exercise(
     ``classes`` (all five by default). ``blocks`` (``(scans, prevalence)`` each, shown in order)
     replaces ``scans`` and ``threat_ratio``: e.g. ``[(20, 0.5), (100, 0.02)]``. Every clean
     scan is measured first (noise, dose, raster, blur); hosts whose noise is not Poisson-like are
-    refused, one logged line each; the dose and blur are pooled over the rest (one device) and
-    written to the key with their uncertainty. ``family`` names the hosts' scene kind (default:
-    inferred per host); ``placement="anywhere"`` drops the scene rules. Hosts are drawn without
-    replacement while they last. Deterministic in ``seed``.
+    refused, one logged line each; the gain, dose and blur are pooled over the rest (one
+    device) and written to the key with their uncertainty. ``family`` names the hosts' scene
+    kind (default: inferred per host); ``placement="anywhere"`` drops the scene rules. Hosts
+    are drawn without replacement while they last. Deterministic in ``seed``.
     """
     from backscatter.acquisition.open import open_scan
     from backscatter.dicos import write_dx, write_ground_truth_tdr
@@ -152,7 +167,7 @@ def build_exercise(
     is_threat, block_of, block_info = _plan(plan, rng)
     scans = int(is_threat.size)
     n_threat = int(is_threat.sum())
-    files, facts, refused, profile = _measure_hosts(files)
+    files, facts, refused, profile, gain = _measure_hosts(files)
     if not files:
         raise ExerciseError(f"--clean {clean_dir}: no usable host (all {len(refused)} refused)")
     prior = None if family in (None, "auto") else family
@@ -236,7 +251,11 @@ def build_exercise(
         "blocks": block_info,
         "classes": names,
         "clean_dir": str(Path(clean_dir).resolve()),
-        "device": dose.to_dict(),
+        "device": {
+            **dose.to_dict(),
+            "gain_dn_per_photon": gain.gain,
+            "gain_se": gain.gain_se,
+        },
         "hosts": {
             f.name: {
                 "gain_dn_per_photon": x.noise.gain,

@@ -60,11 +60,12 @@ class HostFacts:
     median_counts: float
 
 
-def host_facts(scan: Scan, *, name: str | None = None) -> HostFacts:
-    """Measure ``scan`` (raises :class:`TipError` naming it when its noise is not Poisson-like)."""
+def host_facts(scan: Scan, *, name: str | None = None, gain: HostNoise | None = None) -> HostFacts:
+    """Measure ``scan`` (raises :class:`TipError` naming it when its noise is not Poisson-like);
+    ``gain``: the device's pooled gain (:func:`device_gain`), used when the scan agrees."""
     label = name or scan.source_uri or scan.scan_id
     px = np.asarray(scan.pixels, np.float64)
-    noise = photon_transfer(px, name=label)
+    noise = photon_transfer(px, name=label, gain=gain)
     region = plausible_region(px, noise=noise)
     if not region.any():
         raise TipError(f"{label}: no object region (nothing in the beam?)")
@@ -78,6 +79,17 @@ def host_facts(scan: Scan, *, name: str | None = None) -> HostFacts:
         blur_px=blur,
         median_counts=float(np.median(counts[region])),
     )
+
+
+def device_gain(noises: Sequence[HostNoise]) -> HostNoise:
+    """The device's gain (DN per photon) pooled over its scans' photon transfer: the median,
+    its standard error from the scans' spread (1.25 x sd / sqrt(n)); offsets stay per scan."""
+    if not noises:
+        raise TipError("gain: expected at least one host")
+    gains = np.array([n.gain for n in noises])
+    se = float(1.2533 * gains.std() / np.sqrt(gains.size)) if gains.size > 1 else noises[0].gain_se
+    first = noises[0]
+    return HostNoise(float(np.median(gains)), first.dark, first.floor_var, se, first.n_tiles)
 
 
 @dataclass(frozen=True)

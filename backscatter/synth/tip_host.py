@@ -139,11 +139,20 @@ def _masked_median(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 def photon_transfer(
-    pixels: np.ndarray, *, tile: int = TILE, name: str = "host", seed: int = 0
+    pixels: np.ndarray,
+    *,
+    tile: int = TILE,
+    name: str = "host",
+    seed: int = 0,
+    gain: HostNoise | None = None,
 ) -> HostNoise:
     """Fit the affine Poisson noise model of ``pixels`` ``(rows, cols)`` (any dtype) over its
     flat tiles. Raises :class:`TipError` (one line naming ``name``) when the noise is not
-    Poisson-like enough to estimate."""
+    Poisson-like enough to estimate.
+
+    ``gain`` (the device's, pooled over its scans: one detector has one gain) fixes the slope;
+    only the offset is fitted then, unless the scan's tiles do not follow that slope (another
+    device), when its own fit stands."""
     px = np.asarray(pixels, np.float64)
     if px.ndim != 2 or min(px.shape) < 4 * tile:
         raise TipError(f"{name}: expected a 2-D scan of at least {4 * tile} px, got {px.shape}")
@@ -176,6 +185,11 @@ def photon_transfer(
             f"slope {a:.3g} +- {se:.2g} DN/photon, misfit {misfit:.2f}); its dose cannot be "
             "estimated"
         )
+    if gain is not None:
+        b_dev = float(np.median(v - gain.gain * m))
+        pred = gain.gain * m + b_dev
+        if np.all(pred > 0) and np.median(np.abs(np.log(v / pred))) <= max(misfit, 0.05) * 1.25:
+            a, b, se = gain.gain, b_dev, gain.gain_se
     lo = float(np.quantile(px, 0.001))
     dark = float(np.clip(-b / a, lo - 0.5 * np.ptp(px), lo))
     floor = float(max(b + a * dark, 1.0 / 12.0))

@@ -197,6 +197,8 @@ def test_key_holds_the_dose_and_a_non_poisson_host_is_refused(
     assert dev["source"] == "metadata" and dev["counts_per_signal"] == 1500.0
     assert dev["n_hosts"] == 4 and 0 < dev["estimate_rel_se"] < 1
     assert abs(np.log(dev["estimate"] / 1500.0)) < 3 * dev["estimate_rel_se"] + 0.1
+    # one device, one gain: pooled over the hosts (the simulator's 64 DN per photon)
+    assert abs(dev["gain_dn_per_photon"] - 64.0) <= 4 * dev["gain_se"] + 3.2
     for name, host in key["hosts"].items():
         assert name.startswith("clean_") and host["gain_dn_per_photon"] > 0
         assert abs(host["gain_dn_per_photon"] - 64.0) <= 4 * host["gain_se"] + 6.4

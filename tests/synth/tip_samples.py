@@ -23,7 +23,7 @@ from backscatter.scan import Scan
 from backscatter.synth.device import simulate_scan
 from backscatter.synth.tip import project_threat
 from backscatter.synth.tip_check import region_features
-from backscatter.synth.tip_dose import device_profile, estimate_dose, host_facts
+from backscatter.synth.tip_dose import device_gain, device_profile, estimate_dose, host_facts
 from backscatter.synth.tip_host import TipError, photon_transfer
 
 try:  # as a test helper (tests/synth on sys.path) or from bench/ (repository root on sys.path)
@@ -32,6 +32,8 @@ except ImportError:  # pragma: no cover
     from tests.synth.tip_other import render_other, write_other
 
 KINDS = ("png", "dicos", "other")
+#: one device, one gain: pool it over the hosts as ``exercise build`` does
+POOL_GAIN = True
 SIZE = (256, 256)
 
 
@@ -93,13 +95,15 @@ def samples(
     native, classes = _natives(kind, n, 1000 + seed * 7919)
     with tempfile.TemporaryDirectory() as tmp:
         hosts = _hosts(kind, n + n // 2, 50000 + seed * 7919, Path(tmp))
-    facts, usable = [], []
+    noises, usable = [], []
     for h in hosts:
         try:
-            facts.append(host_facts(h))
+            noises.append(photon_transfer(h.pixels))
             usable.append(h)
         except TipError:
             continue
+    gain = device_gain(noises) if POOL_GAIN else None
+    facts = [host_facts(h, gain=gain) for h in usable]
     dose = estimate_dose(facts, profile=device_profile(usable[0]))
     if dose_factor != 1.0:
         dose = replace(dose, counts_per_signal=dose.counts_per_signal * dose_factor)
