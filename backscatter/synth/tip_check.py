@@ -15,7 +15,7 @@ could use, none the class or the size:
   alone gives
 
 The check (:func:`detectability`) fits a logistic regression and a gradient boosting classifier
-(scikit-learn, the ``train`` extra) with 5-fold stratified cross-validation (3 shuffles of the
+(scikit-learn, the ``train`` extra) with 5-fold stratified cross-validation (5 shuffles of the
 folds, averaged) and reports the AUROC of each and the features' importances.
 """
 
@@ -123,7 +123,7 @@ def detectability(
     projected: Sequence[np.ndarray],
     *,
     seed: int = 0,
-    repeats: int = 3,
+    repeats: int = 5,
 ) -> Detectability:
     """5-fold stratified CV AUROC of logistic regression and gradient boosting on the features
     of ``native`` and ``projected`` regions (each a :func:`region_features` row), averaged over
@@ -142,8 +142,15 @@ def detectability(
     x = np.vstack([np.asarray(native), np.asarray(projected)])
     y = np.r_[np.zeros(len(native)), np.ones(len(projected))]
     logistic = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000))
+    # shallow, shrunk trees with at least 8 regions a leaf: a boosting model that does not
+    # memorise 100-200 samples (it still finds a 0.4x dose error at AUROC ~0.84)
     boosting = GradientBoostingClassifier(
-        n_estimators=100, max_depth=2, learning_rate=0.1, subsample=0.8, random_state=seed
+        n_estimators=100,
+        max_depth=2,
+        learning_rate=0.05,
+        subsample=0.8,
+        min_samples_leaf=8,
+        random_state=seed,
     )
     auc_log, auc_gb = [], []
     for r in range(repeats):
