@@ -23,6 +23,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     b.add_argument("--seed", type=int, default=0, metavar="S")
     b.add_argument("--classes", nargs="+", metavar="CLASS", help="threat classes to project")
+    b.add_argument(
+        "--blocks",
+        nargs="+",
+        metavar="N:PREVALENCE",
+        help="prevalence blocks shown in order, e.g. 20:0.5 100:0.02 (replaces --scans and "
+        "--threat-ratio)",
+    )
+    b.add_argument(
+        "--family",
+        default=None,
+        choices=["door", "tyre", "wall", "luggage", "crate", "any", "auto"],
+        help="what the clean scans show (placement and cover rules; default: inferred per scan)",
+    )
+    b.add_argument(
+        "--anywhere",
+        action="store_true",
+        help="place threats anywhere in the object (not only where the scene's rules allow)",
+    )
 
     r = sub.add_parser("run", help="take an exercise in the viewer (exercise mode)")
     r.add_argument("exercise", metavar="EX", help="exercise folder")
@@ -56,6 +74,7 @@ def _build(args: argparse.Namespace) -> int:
 
     from backscatter.exercise.build import build_exercise
 
+    blocks = [_block(b) for b in args.blocks] if args.blocks else None
     path = build_exercise(
         args.clean,
         args.out,
@@ -63,13 +82,33 @@ def _build(args: argparse.Namespace) -> int:
         threat_ratio=args.threat_ratio,
         seed=args.seed,
         classes=args.classes,
+        blocks=blocks,
+        family=args.family,
+        placement="anywhere" if args.anywhere else "scene",
     )
     key = json.loads(path.read_text(encoding="utf-8"))
+    dev = key["device"]
+    dose = f"{dev['counts_per_signal']:.0f} counts per unit signal ({dev['source']}"
+    dose += f", +-{dev['rel_se']:.0%})" if dev["source"] == "scan" else ")"
+    refused = f", {len(key['refused_hosts'])} hosts refused" if key["refused_hosts"] else ""
     print(
         f"exercise {key['exercise_id']}: {key['n_scans']} scans ({key['n_threat']} with a "
-        f"threat) in {args.out}/scans; answer key in {path.parent}"
+        f"threat, prevalence {key['threat_ratio']:.1%}) in {args.out}/scans; dose {dose}"
+        f"{refused}; answer key in {path.parent}"
     )
     return 0
+
+
+def _block(text: str) -> tuple[int, float]:
+    from backscatter.exercise import ExerciseError
+
+    try:
+        n, prevalence = text.split(":")
+        return int(n), float(prevalence)
+    except ValueError:
+        raise ExerciseError(
+            f"--blocks: expected N:PREVALENCE such as 20:0.5, got {text!r}"
+        ) from None
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -128,7 +167,8 @@ def _score(args: argparse.Namespace) -> int:
     paths = write_report(result, args.out, trend=trend)
     print(
         f"{args.trainee}: hit rate {result.hit_rate:.1%}, false alarm rate "
-        f"{result.false_alarm_rate:.1%}, d' {result.d_prime:.2f}, A' {result.a_prime:.3f}; "
+        f"{result.false_alarm_rate:.1%}, d' {result.d_prime:.2f}, d_a {result.d_a:.2f}, "
+        f"A' {result.a_prime:.3f}, threat prevalence {result.prevalence:.1%}; "
         f"report {paths[1]}"
     )
     return 0

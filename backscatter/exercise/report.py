@@ -61,7 +61,9 @@ def render_html(score: Score, *, trend: Sequence[dict[str, Any]] = ()) -> str:
         ("Unanswered (counted as CLEAR)", str(s.unanswered)),
         ("Hit rate H", _pct(s.hit_rate)),
         ("False alarm rate F", _pct(s.false_alarm_rate)),
+        ("Threat prevalence", _pct(s.prevalence)),
         ("d' = z(H) - z(F)", _fmt(s.d_prime, ".2f")),
+        (f"d_a (z-ROC slope {s.zroc_slope:.2f}, {s.zroc_slope_source})", _fmt(s.d_a, ".2f")),
         ("A'", _fmt(s.a_prime)),
         ("Hits located (IoU >= 0.1 or centre inside)", f"{s.located} ({_pct(s.located_rate)})"),
         ("Mean / median decision time", f"{_fmt(s.mean_time_s, '.1f')} s / "
@@ -110,6 +112,20 @@ def render_html(score: Score, *, trend: Sequence[dict[str, Any]] = ()) -> str:
             "<h2>History</h2><table><tr><th>#</th><th>exercise</th><th>scored</th>"
             f"<th>H</th><th>F</th><th>d'</th><th>A'</th></tr>{trend_rows}</table>"
         )
+    block_rows = ""
+    if len(s.blocks) > 1:
+        block_rows = "".join(
+            f"<tr><td class='num'>{b['block']}</td><td class='num'>{b['scans']}</td>"
+            f"<td class='num'>{_pct(b['prevalence'])}</td><td class='num'>{b['threat_scans']}</td>"
+            f"<td class='num'>{_pct(b['hit_rate'])}</td><td class='num'>{_pct(b['miss_rate'])}</td>"
+            f"<td class='num'>{_pct(b['false_alarm_rate'])}</td></tr>"
+            for b in s.blocks
+        )
+        block_rows = (
+            "<h2>Prevalence blocks</h2><table><tr><th>block</th><th>scans</th>"
+            "<th>prevalence</th><th>threats</th><th>H</th><th>misses</th><th>F</th></tr>"
+            f"{block_rows}</table>"
+        )
     scan_rows = "".join(
         f"<tr><td class='num'>{r['index']}</td><td>{escape(str(r['file']))}</td>"
         f"<td>{escape(', '.join(r['classes'])) or '-'}</td><td>{escape(r['decision'])}</td>"
@@ -127,10 +143,13 @@ def render_html(score: Score, *, trend: Sequence[dict[str, Any]] = ()) -> str:
 <h2>Summary</h2><table>{rows}</table>
 <p class="note">d' uses corrected rates: {escape(s.correction)}
 (H {s.hit_rate_corrected:.4f}, F {s.false_alarm_rate_corrected:.4f}).
-A' (Grier 1971) uses the raw rates.</p>
+A' (Grier 1971) uses the raw rates. d_a (Simpson &amp; Fitter 1973) allows unequal
+variances: its z-ROC slope is fitted through the ALARM and ALARM-or-INSPECT points when they
+differ, else assumed 1 (then d_a = d').</p>
 <h2>Per threat class</h2>
 <table><tr><th>class</th><th>threats</th><th>hits</th><th>hit rate</th><th>located</th></tr>
 {class_rows}</table>
+{block_rows}
 {trend_rows}
 <h2>Per scan</h2>
 <table><tr><th>#</th><th>file</th><th>threat</th><th>decision</th><th>outcome</th>

@@ -9,6 +9,13 @@ never decided count as CLEAR (the bag went through) and are reported as ``unansw
 - ``A'`` (Pollack & Norman 1964, Grier 1971 form) from the uncorrected rates:
   ``0.5 + (H - F)(1 + H - F) / (4 H (1 - F))`` when ``H >= F``, the mirror form otherwise,
   0.5 when ``H == F``
+- ``d_a`` (unequal-variance d', Simpson & Fitter 1973): ``sqrt(2 / (1 + s^2)) (z(H) - s z(F))``
+  with ``s`` the slope of the z-ROC. ALARM and INSPECT are two confidence levels, so the
+  trainee's answers give two ROC points (ALARM only; ALARM or INSPECT) and ``s`` is fitted
+  through them when they differ enough (|z(F) difference| >= 0.25, ``s`` in 0.2..5); otherwise
+  ``s = 1`` (then ``d_a = d'``) and the report says it was assumed
+- prevalence: the share of threat scans, overall and per prevalence block of the exercise
+  (rare targets are missed more often: a block at 2 % shows what 50 % hides)
 - a hit is *located* when one of the trainee's marks has IoU >= 0.1 with a threat box, or the
   mark's centre lies inside one
 - decision time: ``ts_decided - ts_shown`` of the deciding audit row, seconds
@@ -17,6 +24,7 @@ never decided count as CLEAR (the bag went through) and are reported as ``unansw
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -76,8 +84,15 @@ class Score:
     located_rate: float | None
     mean_time_s: float | None
     median_time_s: float | None
+    prevalence: float = 0.0
+    d_a: float = 0.0
+    zroc_slope: float = 1.0
+    #: "fitted" (from the ALARM / INSPECT levels) or "assumed"
+    zroc_slope_source: str = "assumed"
     per_class: dict[str, ClassScore] = field(default_factory=dict)
     per_scan: list[dict[str, Any]] = field(default_factory=list)
+    #: per prevalence block (blocks of the exercise, in order): scans, prevalence, H, F, misses
+    blocks: list[dict[str, Any]] = field(default_factory=list)
     correction: str = "rates of 0 and 1 -> 1/(2N) and 1 - 1/(2N) (Macmillan & Kaplan 1985)"
 
     def to_dict(self) -> dict[str, Any]:
@@ -116,6 +131,26 @@ def a_prime(hit_rate: float, false_alarm_rate: float) -> float:
     return 0.5 - (f - h) * (1 + f - h) / (4 * f * (1 - h))
 
 
+def d_a(hit_rate: float, false_alarm_rate: float, slope: float) -> float:
+    """Unequal-variance sensitivity ``sqrt(2 / (1 + s^2)) * (z(H) - s z(F))``; rates strictly
+    between 0 and 1, ``slope`` the z-ROC slope (noise sd over signal sd)."""
+    z = NormalDist().inv_cdf
+    return math.sqrt(2.0 / (1.0 + slope**2)) * (z(hit_rate) - slope * z(false_alarm_rate))
+
+
+def zroc_slope(strict: tuple[float, float], lax: tuple[float, float]) -> tuple[float, str]:
+    """Slope of the z-ROC through two (H, F) points (corrected rates), strict criterion first;
+    ``(1.0, "assumed")`` when the points are too close or the slope implausible."""
+    z = NormalDist().inv_cdf
+    dz_f = z(lax[1]) - z(strict[1])
+    if abs(dz_f) < 0.25:
+        return 1.0, "assumed"
+    slope = (z(lax[0]) - z(strict[0])) / dz_f
+    if not 0.2 <= slope <= 5.0:
+        return 1.0, "assumed"
+    return slope, "fitted"
+
+
 def iou(a: Sequence[float], b: Sequence[float]) -> float:
     """Intersection over union of two ``x0, y0, x1, y1`` boxes."""
     w = min(a[2], b[2]) - max(a[0], b[0])
@@ -141,6 +176,8 @@ def score(key: Mapping[str, Any], responses: Mapping[str, Response], *, trainee:
     per_class = {name: ClassScore() for name in THREAT_CLASSES}
     counts = {"hit": 0, "miss": 0, "fa": 0, "cr": 0}
     located, unanswered = 0, 0
+    alarm_hits, alarm_fas = 0, 0
+    blocks: dict[int, dict[str, int]] = {}
     times: list[float] = []
     per_scan = []
     for entry in scans:
@@ -167,6 +204,11 @@ def score(key: Mapping[str, Any], responses: Mapping[str, Response], *, trainee:
         else:
             outcome = "fa" if positive else "cr"
         counts[outcome] += 1
+        strict = resp.decision == "ALARM"
+        alarm_hits += int(strict and bool(threats))
+        alarm_fas += int(strict and not threats)
+        b = blocks.setdefault(int(entry.get("block", 1)), {"hit": 0, "miss": 0, "fa": 0, "cr": 0})
+        b[outcome] += 1
         per_scan.append(
             {
                 "index": entry.get("index"),
@@ -189,6 +231,8 @@ def score(key: Mapping[str, Any], responses: Mapping[str, Response], *, trainee:
         )
     h_raw, f_raw = counts["hit"] / n_threat, counts["fa"] / n_clean
     h_c, f_c = corrected_rate(counts["hit"], n_threat), corrected_rate(counts["fa"], n_clean)
+    strict_point = (corrected_rate(alarm_hits, n_threat), corrected_rate(alarm_fas, n_clean))
+    slope, source = zroc_slope(strict_point, (h_c, f_c))
     return Score(
         trainee=trainee,
         exercise=str(key.get("exercise_id", "")),
@@ -209,9 +253,30 @@ def score(key: Mapping[str, Any], responses: Mapping[str, Response], *, trainee:
         located_rate=located / counts["hit"] if counts["hit"] else None,
         mean_time_s=sum(times) / len(times) if times else None,
         median_time_s=median(times) if times else None,
+        prevalence=n_threat / (n_threat + n_clean),
+        d_a=d_a(h_c, f_c, slope),
+        zroc_slope=slope,
+        zroc_slope_source=source,
         per_class={k: v for k, v in per_class.items() if v.threats},
         per_scan=per_scan,
+        blocks=[_block(i, b) for i, b in sorted(blocks.items())],
     )
+
+
+def _block(index: int, b: dict[str, int]) -> dict[str, Any]:
+    n_t, n_c = b["hit"] + b["miss"], b["fa"] + b["cr"]
+    return {
+        "block": index,
+        "scans": n_t + n_c,
+        "threat_scans": n_t,
+        "prevalence": n_t / (n_t + n_c),
+        "hits": b["hit"],
+        "misses": b["miss"],
+        "false_alarms": b["fa"],
+        "hit_rate": b["hit"] / n_t if n_t else None,
+        "miss_rate": b["miss"] / n_t if n_t else None,
+        "false_alarm_rate": b["fa"] / n_c if n_c else None,
+    }
 
 
 def _seconds(shown: str | None, decided: str | None) -> float | None:

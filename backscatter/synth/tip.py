@@ -1,30 +1,31 @@
 """Threat image projection (TIP): a fictional threat composed into a real or simulated clean scan.
 
 Composition follows the backscatter layer model of :mod:`backscatter.synth.physics`, not alpha
-blending. The host's photon counts ``lam_h`` (estimated from its pixels, see
+blending. The host's photon counts ``lam_h`` (from its pixels through photon transfer, see
 :mod:`backscatter.synth.tip_host`) are split into what lies in front of the threat scatters
 (``front``: a cover such as a door skin or bag shell, then a partly filled space of clothes or
 packing down to the threat's depth) and what comes from behind it (``back``); the threat from
 the simulator's library, placed at that depth, then gives::
 
-    lam_new = front + T_cover * k * S_threat + T_threat * back
+    lam_new = front + T_cover * k * R * S_threat + T_threat * back
 
 ``S_threat`` is the threat's own scatter signal (with its depth geometry), ``T_threat`` its
 two-way transmission (a steel object casts a dark shadow over what lies behind it; an organic
-one adds bright scatter, dimmed by the cover), ``k`` the counts per unit signal of the device
-profile. Each host pixel is scaled by ``m = (front + T_threat * back) / lam_h <= 1`` (its
-structure, line artefacts and noise are attenuated together, as the real ones would be), the
-threat's own scatter is added, and fresh noise tops the variance up to what the host's fitted
-noise model gives at the new mean. The projected area so carries the host's dose and texture,
-with no smooth patch or seam.
-Placement is random inside the host's plausible (non-air) region, with the library's random
-rotation and a scale factor. Threats cut from labelled scans by their mask:
+one adds bright scatter, dimmed by the cover), both blurred with the host's measured edge
+spread; ``k`` the device's counts per unit signal (:mod:`backscatter.synth.tip_dose`) and ``R``
+the host's line and column gain there. Each host pixel is scaled by
+``m = (front + T_threat * back) / lam_h <= 1`` (its structure, line artefacts and noise are
+attenuated together, as the real ones would be), the threat's own counts are added, and fresh
+noise tops the variance up to what the host's fitted noise model gives at the new mean. The
+projected area so carries the host's dose, raster and texture, with no smooth patch or seam.
+Where the threat goes and what covers it follow its scene family's rules
+(:mod:`backscatter.synth.tip_place`). Threats cut from labelled scans by their mask:
 :mod:`backscatter.synth.tip_cut`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
@@ -34,32 +35,36 @@ from backscatter.classes import THREAT_CLASSES
 from backscatter.detections import Detections
 from backscatter.scan import Scan
 from backscatter.synth.materials import material_id
-from backscatter.synth.physics import PROFILES, Layer, Profile, clip_layer, scatter_signal
+from backscatter.synth.physics import PROFILES, Layer, Profile, scatter_signal
 from backscatter.synth.render import FEATURE_CM, MIN_VISIBLE_FRACTION, VISIBLE_SNR
-from backscatter.synth.threats import EXTENT_CM, GENERATORS
+from backscatter.synth.shapes import smooth_noise
+from backscatter.synth.tip_dose import (
+    Dose,
+    HostFacts,
+    device_profile,
+    estimate_dose,
+    host_facts,
+    infer_family,
+)
 from backscatter.synth.tip_host import (
     HostNoise,
     TipError,
-    estimate_noise,
-    local_gain,
+    edge_spread,
+    photon_transfer,
     plausible_region,
+    raster,
 )
+from backscatter.synth.tip_place import members, place, rules_for
 
-__all__ = ["COVERS", "TipError", "TipResult", "project_threat"]
+__all__ = ["TipError", "TipResult", "project_threat"]
 
-#: covers a threat may sit behind: (material, thickness cm), e.g. a door skin, a bag shell
-COVERS: tuple[tuple[str, float], ...] = (
-    ("steel", 0.08),
-    ("aluminium", 0.15),
-    ("plastic", 0.3),
-    ("plywood", 1.0),
-    ("textile", 2.0),
-)
-#: depth of the threat's front face behind the cover, cm (scene cavities are 1-20 cm deep)
-DEPTH_CM = (1.0, 12.0)
-#: what fills the space between cover and threat (clothes, packing), and the filled share of it
+#: what fills the space between cover and threat (clothes, packing)
 FILLER = "textile"
-FILL = (0.0, 0.6)
+#: size steps tried when a threat of the library's size finds no place (a natural scene has
+#: no such bias: keep it short)
+SHRINK = (1.0, 0.85)
+#: relative unevenness of the packing in front of a threat (smooth, ~10 cells a scan)
+UNEVEN = 0.4
 #: share of a threat's full outline that must lie in the plausible region
 MIN_INSIDE = 0.97
 #: smoothing (px) of the host's local mean (photon counts the layer model works on)
@@ -120,17 +125,24 @@ def _transmission(layers: list[Layer], prof: Profile, region: tuple[slice, slice
     return np.exp(-att)
 
 
-def dose_scale(scan: Scan, counts: np.ndarray, region: np.ndarray, prof: Profile) -> float:
-    """Counts per unit signal. Simulated hosts: the profile's. Other hosts: scaled so that the
-    brightest 1 % of the object region reads as a thick organic layer does on the profile."""
-    if (scan.metadata.manufacturer or "") == "backscatter-sim":
-        return prof.counts_per_signal
-    mu_eff, mu_s = prof.coefficients()
-    ref = float(mu_s[material_id("plastic")] / mu_eff[material_id("plastic")])
-    bright = float(np.quantile(counts[region], 0.99)) if region.any() else 0.0
-    if bright <= 0:
-        return prof.counts_per_signal
-    return float(np.clip(bright / ref, 0.1 * prof.counts_per_signal, 10 * prof.counts_per_signal))
+def _facts(host: Scan, noise: HostNoise | None, region: np.ndarray | None) -> HostFacts:
+    """The host's measured facts; ``noise`` / ``region`` when given replace the measured ones."""
+    if noise is None and region is None:
+        return host_facts(host)
+    px = host.pixels.astype(np.float64)
+    noise = noise if noise is not None else photon_transfer(px, name=host.scan_id)
+    region = region if region is not None else plausible_region(px, noise=noise)
+    if region.shape != host.shape:
+        raise TipError(f"region: expected shape {host.shape}, got {region.shape}")
+    counts = noise.counts(px)
+    return HostFacts(
+        name=host.scan_id,
+        noise=noise,
+        region=region,
+        raster=raster(px, noise=noise, region=region),
+        blur_px=edge_spread(px, noise=noise, default=None),
+        median_counts=float(np.median(counts[region])) if region.any() else 0.0,
+    )
 
 
 def project_threat(
@@ -138,6 +150,10 @@ def project_threat(
     threat: str | int,
     *,
     rng: np.random.Generator,
+    dose: Dose | None = None,
+    facts: HostFacts | None = None,
+    family: str | None = None,
+    placement: str = "scene",
     scale: float | None = None,
     cover: tuple[str, float] | None = None,
     depth_cm: float | None = None,
@@ -147,59 +163,81 @@ def project_threat(
 ) -> TipResult:
     """Project one threat of class ``threat`` (name or id) into ``host``; the host is unchanged.
 
-    ``scale`` multiplies the library's sizes (drawn in 0.85..1.15 when None; reduced down to
-    half when the region is too small for it); ``cover`` is the
-    ``(material, cm)`` in front of the threat (drawn from :data:`COVERS`); ``depth_cm`` the
-    threat's depth behind the cover (:data:`DEPTH_CM`), ``filler`` the share of that space
-    filled with :data:`FILLER` (:data:`FILL`). ``noise`` and ``region`` (the plausible
-    placement mask) are estimated from the host when not given. Raises :class:`TipError` when
-    the host has no region the threat fits in.
+    ``dose`` is the device's (pooled over an exercise's hosts, :func:`estimate_dose`); when None
+    it is estimated from this host alone (metadata naming a device profile first). ``facts``
+    (:func:`host_facts`) are measured when None; ``noise`` and ``region`` replace the measured
+    noise model and object region. ``family`` (the host's scene kind; its ``scene_family``
+    extra when None, else ``"auto"``: the family whose scenes scatter as much as the host,
+    :func:`infer_family`) picks the rules of :mod:`backscatter.synth.tip_place`;
+    ``placement="anywhere"`` keeps only the object region. ``scale`` multiplies the library's
+    sizes (drawn in 0.85..1.15 when None; reduced down to half when nothing fits); ``cover`` is
+    the ``(material, cm)`` in front of the threat, ``depth_cm`` its depth behind the cover,
+    ``filler`` the share of that space filled with :data:`FILLER` (drawn from the family's rules
+    when None). Raises :class:`TipError` when no place fits.
     """
     cid = class_id(threat)
     if host.pixels.dtype.kind not in "uif":
         raise TipError(f"host {host.scan_id}: expected numeric pixels, got {host.pixels.dtype}")
+    if placement not in ("scene", "anywhere"):
+        raise TipError(f"placement: expected 'scene' or 'anywhere', got {placement!r}")
     px = host.pixels.astype(np.float64)
-    noise = noise if noise is not None else estimate_noise(px)
-    region = region if region is not None else plausible_region(px, noise=noise)
-    if region.shape != host.shape:
-        raise TipError(f"region: expected shape {host.shape}, got {region.shape}")
+    facts = facts if facts is not None else _facts(host, noise, region)
+    fam = family or str(host.extras.get("scene_family") or "auto")
     prof = profile_for(host)
+    if dose is None:
+        prior = None if fam == "auto" else fam
+        dose = estimate_dose([facts], family=prior, profile=device_profile(host))
+    if fam == "auto":  # unknown kind: the family whose scenes scatter as much as this host
+        fam = infer_family(facts, dose)
+    try:
+        rules = rules_for(fam)
+    except ValueError as exc:
+        raise TipError(str(exc)) from None
     ppc = pixels_per_cm(host, prof)
-    scale = float(rng.uniform(0.85, 1.15)) if scale is None else float(scale)
-    cover_mat, cover_cm = COVERS[int(rng.integers(len(COVERS)))] if cover is None else cover
-    depth = float(rng.uniform(*DEPTH_CM)) if depth_cm is None else float(depth_cm)
-    fill = float(rng.uniform(*FILL)) if filler is None else float(filler)
+    scale = 1.0 if scale is None else float(scale)
+    if cover is None:
+        cover = rules.covers[int(rng.integers(len(rules.covers)))]
+    cover_mat, cover_cm = cover
+    depth = float(rng.uniform(*rules.depth_cm)) if depth_cm is None else float(depth_cm)
+    fill = float(rng.uniform(*rules.fill)) if filler is None else float(filler)
+    member_map = members(px, noise=facts.noise, ppc=ppc) if placement == "scene" else None
 
     placed = None
-    for shrink in (1.0, 0.8, 0.64, 0.5):  # a region too small for the drawn size: smaller
-        placed = _place(cid, region, rng, ppc * scale * shrink, depth + cover_cm)
+    for shrink in SHRINK:  # a region too small for the drawn size: smaller
+        placed = place(
+            cid, facts.region, rng, ppc=ppc * scale * shrink, depth_cm=depth + cover_cm,
+            member_map=member_map, rules=rules, min_inside=MIN_INSIDE,
+        )  # fmt: skip
         if placed is not None:
             scale *= shrink
             break
     if placed is None:
         raise TipError(
-            f"host {host.scan_id}: no plausible region holds a {THREAT_CLASSES[cid]} "
-            f"(object region {region.mean():.0%} of the scan)"
+            f"host {facts.name}: no plausible place holds a {THREAT_CLASSES[cid]} "
+            f"(object region {facts.region.mean():.0%} of the scan, family {fam})"
         )
     layers, full, params = placed
     box = threat_box(full, host.shape)
 
     mean_dn = cv2.GaussianBlur(px, (0, 0), MEAN_SIGMA_PX, borderType=cv2.BORDER_REFLECT)[box]
-    # the dose where the threat goes: the local photon gain of the host around it
-    noise = replace(noise, gain=local_gain(px[box], noise=noise))
+    # the scan-wide photon transfer (a gain measured on the threat's box alone reads the box's
+    # fine texture as noise, and the projected noise came out ~4 % too strong)
+    noise = facts.noise
     lam_h = noise.counts(mean_dn)
-    k = dose_scale(host, noise.counts(px), region, prof)
+    k = dose.counts_per_signal * facts.raster.map(box)  # the host's line and column gain
     mu_eff, mu_s = prof.coefficients()
     m, f = material_id(cover_mat), material_id(FILLER)
     t_skin = float(np.exp(-mu_eff[m] * cover_cm))
-    t_fill = float(np.exp(-mu_eff[f] * fill * depth))
+    cells = max(2, round(10 * max(lam_h.shape) / max(host.shape)))
+    uneven = np.clip(1.0 + UNEVEN * smooth_noise(lam_h.shape, rng, cells=cells), 0.0, 2.0)
+    t_fill = np.exp(-mu_eff[f] * fill * depth * uneven)
     geom_fill = (prof.standoff_cm / (prof.standoff_cm + cover_cm + depth / 2)) ** 2
     s_front = mu_s[m] / mu_eff[m] * (1.0 - t_skin)
-    s_front += t_skin * geom_fill * mu_s[f] / mu_eff[f] * (1.0 - t_fill)
+    s_front = s_front + t_skin * geom_fill * mu_s[f] / mu_eff[f] * (1.0 - t_fill)
     t_cover = t_skin * t_fill
-    front = np.minimum(k * float(s_front), 0.9 * lam_h)
+    front = np.minimum(k * s_front, 0.9 * lam_h)
     back = lam_h - front
-    sigma = prof.spot_sigma_px
+    sigma = dose.blur_px
     s_raw = scatter_signal(layers, host.shape, prof, region=box).astype(np.float64)
     t_raw = _transmission(layers, prof, box).astype(np.float64)
     s_threat = cv2.GaussianBlur(s_raw, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
@@ -214,11 +252,15 @@ def project_threat(
         {
             "class_name": THREAT_CLASSES[cid],
             "scale": scale,
+            "family": fam,
+            "placement": placement,
             "cover": [cover_mat, cover_cm],
             "depth_cm": depth,
             "filler": [FILLER, fill * depth],
             "profile": prof.name,
-            "counts_per_signal": k,
+            "counts_per_signal": dose.counts_per_signal,
+            "dose_source": dose.source,
+            "blur_px": sigma,
             "host_gain_dn": noise.gain,
             "host_dark_dn": noise.dark,
             "visible_fraction": frac,
@@ -285,35 +327,6 @@ def _visible(delta_dn: np.ndarray, var_dn: np.ndarray, ppc: float) -> np.ndarray
     mean_delta = cv2.blur(delta_dn, (k, k), borderType=cv2.BORDER_REFLECT)
     mean_var = cv2.blur(var_dn, (k, k), borderType=cv2.BORDER_REFLECT)
     return np.asarray(np.abs(mean_delta) * k / np.sqrt(np.maximum(mean_var, 1e-9)) >= VISIBLE_SNR)
-
-
-def _place(
-    cid: int, region: np.ndarray, rng: np.random.Generator, ppc: float, depth_cm: float
-) -> tuple[list[Layer], np.ndarray, dict[str, Any]] | None:
-    """Draw the threat at random centres in the (eroded) region until its outline fits."""
-    shape = region.shape
-    r = max(1, int(0.25 * EXTENT_CM[cid] * ppc))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-    core = cv2.erode(region.astype(np.uint8), kernel) > 0
-    ys, xs = np.nonzero(core if core.any() else region)
-    if ys.size == 0:
-        return None
-    for _ in range(25):
-        i = int(rng.integers(ys.size))
-        t = GENERATORS[cid](rng, center=(float(xs[i]), float(ys[i])), ppc=ppc, depth_cm=depth_cm)
-        full = np.zeros(shape, bool)
-        p = t.patch
-        pr0, pc0 = p.row0, p.col0
-        ph, pw = p.cov.shape
-        if pr0 < 0 or pc0 < 0 or pr0 + ph > shape[0] or pc0 + pw > shape[1]:
-            continue
-        full[pr0 : pr0 + ph, pc0 : pc0 + pw] = p.mask
-        area = int(full.sum())
-        if area < 20 or np.count_nonzero(full & region) < MIN_INSIDE * area:
-            continue
-        layers = [c for lay in t.layers if (c := clip_layer(lay, shape)) is not None]
-        return layers, full, dict(t.params)
-    return None
 
 
 def _quantise(values: np.ndarray, host: Scan) -> np.ndarray:

@@ -23,19 +23,25 @@ from backscatter.synth.tip import (
     TipResult,
     class_id,
     compose,
-    dose_scale,
     pixels_per_cm,
     profile_for,
     threat_box,
     tip_scan,
 )
+from backscatter.synth.tip_dose import Dose, device_profile, estimate_dose, host_facts
 from backscatter.synth.tip_host import (
     HostNoise,
     TipError,
     estimate_noise,
-    local_gain,
     plausible_region,
 )
+
+
+def _dose(scan: Scan) -> Dose:
+    family = scan.extras.get("scene_family")
+    fam = str(family) if family else None
+    return estimate_dose([host_facts(scan)], family=fam, profile=device_profile(scan))
+
 
 #: pixels of background ring around the mask used by the inpainting
 RING_PX = 4
@@ -76,7 +82,7 @@ def cut_signature(scan: Scan, mask: np.ndarray, threat: str | int) -> Signature:
     hole = cv2.dilate(mask[box].astype(np.uint8), np.ones((5, 5), np.uint8))
     background = cv2.inpaint(sub, hole, RING_PX, cv2.INPAINT_TELEA).astype(np.float64)
     background = np.maximum(background, 1.0)
-    k = dose_scale(scan, noise.counts(px), plausible_region(px, noise=noise), prof)
+    k = _dose(scan).counts_per_signal
     inside = hole > 0
     trans = np.where(inside, np.clip(sub / background, 0.0, 1.0), 1.0)
     scatter = np.where(inside, np.maximum(sub - background, 0.0) / k, 0.0)
@@ -107,11 +113,13 @@ def project_signature(
     angle_deg: float | None = None,
     noise: HostNoise | None = None,
     region: np.ndarray | None = None,
+    dose: Dose | None = None,
 ) -> TipResult:
     """Project a cut threat into ``host`` at a random plausible place, rotated and scaled.
 
     ``scale`` multiplies the size after matching the host's pixel size (0.85..1.15 when None);
-    ``angle_deg`` is drawn in 0..360 when None.
+    ``angle_deg`` is drawn in 0..360 when None; ``dose`` is the device's (estimated from the
+    host alone when None).
     """
     px = host.pixels.astype(np.float64)
     noise = noise if noise is not None else estimate_noise(px)
@@ -146,9 +154,8 @@ def project_signature(
     scat[r0 : r0 + h, c0 : c0 + w] = s_map
     box = threat_box(full, host.shape)
     mean_dn = cv2.GaussianBlur(px, (0, 0), 2.0, borderType=cv2.BORDER_REFLECT)[box]
-    noise = HostNoise(local_gain(px[box], noise=noise), noise.dark, noise.floor_var)
     lam_h = noise.counts(mean_dn)
-    k = dose_scale(host, noise.counts(px), region, prof)
+    k = (dose if dose is not None else _dose(host)).counts_per_signal
     lam_new = trans[box] * lam_h + k * scat[box]
     pixels, det, frac = compose(
         host, px, noise, box, full, signature.class_id, m=trans[box], lam_h=lam_h,

@@ -157,7 +157,7 @@ def test_cli_build_and_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert rc == 0
     key = _key(tmp_path / "EX")
     assert {t["class_name"] for e in key["scans"] for t in e["threats"]} == {"blade"}
-    assert "4 scans (2 with a threat)" in capsys.readouterr().out
+    assert "4 scans (2 with a threat, prevalence 50.0%)" in capsys.readouterr().out
     rc = main(["exercise", "build", "--clean", str(tmp_path / "nope"), "--out",
                str(tmp_path / "EX3"), "--scans", "4"])  # fmt: skip
     err = capsys.readouterr().err
@@ -172,3 +172,55 @@ def test_unknown_class_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ExerciseError, match="--classes"):
         build_exercise(tmp_path, tmp_path / "EX", scans=2, threat_ratio=0.5, seed=0,
                        classes=["grenade"])  # fmt: skip
+
+
+def test_key_holds_the_dose_and_a_non_poisson_host_is_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import cv2
+
+    clean = make_clean(tmp_path / "clean", 4, seed=30)
+    rng = np.random.default_rng(0)
+    x = np.mgrid[0:256, 0:256][1]
+    drawn = np.clip(3000 + 40 * x + rng.normal(0, 50, x.shape), 0, 65535).astype(np.uint16)
+    cv2.imwrite(str(clean / "drawn.png"), drawn)  # noise that does not grow with the signal
+    with caplog.at_level("WARNING"):
+        path = build_exercise(clean, tmp_path / "EX", scans=6, threat_ratio=0.5, seed=2)
+    key = json.loads(path.read_text())
+    refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(refusals) == 1 and "drawn.png" in refusals[0] and "Poisson" in refusals[0]
+    assert "\n" not in refusals[0]
+    assert list(key["refused_hosts"]) == ["drawn.png"]
+    assert all(e["host"] != "drawn.png" for e in key["scans"])  # the others went on
+    dev = key["device"]
+    # DICOS from the simulator name the device: its dose, with the scans' estimate beside it
+    assert dev["source"] == "metadata" and dev["counts_per_signal"] == 1500.0
+    assert dev["n_hosts"] == 4 and 0 < dev["estimate_rel_se"] < 1
+    assert abs(np.log(dev["estimate"] / 1500.0)) < 3 * dev["estimate_rel_se"] + 0.1
+    # one device, one gain: pooled over the hosts (the simulator's 64 DN per photon)
+    assert abs(dev["gain_dn_per_photon"] - 64.0) <= 4 * dev["gain_se"] + 3.2
+    for name, host in key["hosts"].items():
+        assert name.startswith("clean_") and host["gain_dn_per_photon"] > 0
+        assert abs(host["gain_dn_per_photon"] - 64.0) <= 4 * host["gain_se"] + 6.4
+
+
+def test_prevalence_blocks_are_laid_out_in_order(tmp_path: Path) -> None:
+    clean = make_clean(tmp_path / "clean", 3, seed=40)
+    path = build_exercise(clean, tmp_path / "EX", scans=0, threat_ratio=0.0, seed=5,
+                          blocks=[(4, 0.5), (10, 0.1)], classes=["currency"])  # fmt: skip
+    key = json.loads(path.read_text())
+    assert key["blocks"] == [
+        {"block": 1, "scans": 4, "prevalence": 0.5, "n_threat": 2},
+        {"block": 2, "scans": 10, "prevalence": 0.1, "n_threat": 1},
+    ]
+    assert [e["block"] for e in key["scans"]] == [1] * 4 + [2] * 10
+    assert sum(e["threat"] for e in key["scans"][:4]) == 2
+    assert sum(e["threat"] for e in key["scans"][4:]) == 1
+    assert key["n_scans"] == 14 and key["threat_ratio"] == pytest.approx(3 / 14)
+
+
+def test_bad_block_is_refused(tmp_path: Path) -> None:
+    clean = make_clean(tmp_path / "clean", 1, seed=50)
+    with pytest.raises(ExerciseError, match="block 2"):
+        build_exercise(clean, tmp_path / "EX", scans=0, threat_ratio=0.0, seed=0,
+                       blocks=[(4, 0.5), (3, 1.5)])  # fmt: skip

@@ -117,3 +117,43 @@ def test_last_decision_per_scan_counts_and_times_come_from_the_audit_row() -> No
 def test_key_without_clean_scans_is_refused() -> None:
     with pytest.raises(ExerciseError, match="both threat and clean"):
         score(_key(3, 0), {})
+
+
+def test_d_a_from_the_two_confidence_levels() -> None:
+    """10 threats: 4 ALARM + 3 INSPECT; 30 clean: 1 ALARM + 5 INSPECT. Points (strict, lax):
+    H 0.4 / 0.7, F 1/30 / 0.2 -> s = (z(0.7) - z(0.4)) / (z(0.2) - z(1/30))."""
+    answers = {}
+    for i in range(10):
+        answers[f"s{i}"] = Response("ALARM" if i < 4 else "INSPECT" if i < 7 else "CLEAR")
+    for j in range(30):
+        answers[f"s{10 + j}"] = Response("ALARM" if j < 1 else "INSPECT" if j < 6 else "CLEAR")
+    s = score(_key(10, 30), answers)
+    z = {0.7: 0.524401, 0.4: -0.253347, 0.2: -0.841621, 1 / 30: -1.833915}  # normal table
+    slope = (z[0.7] - z[0.4]) / (z[0.2] - z[1 / 30])
+    assert s.zroc_slope_source == "fitted" and s.zroc_slope == pytest.approx(slope, abs=1e-5)
+    expected = math.sqrt(2 / (1 + slope**2)) * (z[0.7] - slope * z[0.2])
+    assert s.d_a == pytest.approx(expected, abs=1e-5)
+    assert s.d_a != pytest.approx(s.d_prime, abs=0.01)  # unequal variances: not d'
+    assert s.prevalence == 0.25
+
+
+def test_d_a_is_d_prime_when_one_level_is_used() -> None:
+    s = score(_key(10, 30), _answers(8, 10, 3, 30))  # all hits ALARM, all false alarms INSPECT
+    # strict point (0.8, 1/60 corrected) and lax (0.8, 0.1): H does not move, F does: s = 0 is
+    # implausible, so it is assumed 1 and d_a = d'
+    assert s.zroc_slope_source == "assumed" and s.d_a == pytest.approx(s.d_prime)
+
+
+def test_prevalence_blocks_are_scored_apart() -> None:
+    key = _key(4, 16)
+    for i, e in enumerate(key["scans"]):
+        e["block"] = 1 if i % 2 == 0 else 2
+    key["scans"][0]["threats"] = key["scans"][1]["threats"] = []  # block 1: s2; block 2: s3
+    key["scans"][8]["threats"] = [{"class_name": "blade", "box": BOX}]  # block 1
+    answers = {f"s{i}": Response("ALARM" if i in (2, 8) else "CLEAR") for i in range(20)}
+    s = score(key, answers)
+    b1, b2 = s.blocks
+    assert (b1["block"], b1["scans"], b1["threat_scans"], b1["hits"]) == (1, 10, 2, 2)
+    assert (b2["block"], b2["scans"], b2["threat_scans"], b2["misses"]) == (2, 10, 1, 1)
+    assert b1["prevalence"] == 0.2 and b2["prevalence"] == 0.1
+    assert b2["miss_rate"] == 1.0 and b1["false_alarm_rate"] == 0.0

@@ -130,3 +130,70 @@ def test_blank_host_is_refused() -> None:
 def test_unknown_class_is_refused(host: Scan) -> None:
     with pytest.raises(TipError, match="expected one of"):
         project_threat(host, "grenade", rng=np.random.default_rng(0))
+
+
+def _member_host(seed: int = 0, width: int = 24) -> Scan:
+    """A flat object (as :func:`_flat_host`) crossed by a steel member: a vertical bar ``width``
+    px wide at a tenth of the counts, in the middle of the field."""
+    rng = np.random.default_rng(seed)
+    lam = np.full((192, 192), (20000.0 - 1200.0) / 64.0)
+    lam[:, 96 - width // 2 : 96 + width // 2] *= 0.1
+    px = 1200.0 + 64.0 * rng.poisson(lam) + rng.normal(0, 40, lam.shape)
+    meta = AcquisitionMetadata(manufacturer="backscatter-sim", model="handheld")
+    return Scan(np.clip(np.rint(px), 0, 65535).astype(np.uint16), 16, "member", metadata=meta)
+
+
+@pytest.mark.parametrize("width", [24, 6])
+def test_threats_keep_off_structural_members_unless_asked(width: int) -> None:
+    """A wide member (the blade would lie on it) and a thin one (it would lie across it)."""
+    host = _member_host(width=width)
+    left, right = np.zeros(host.shape, bool), np.zeros(host.shape, bool)
+    left[:, : 96 - width // 2], right[:, 96 + width // 2 :] = True, True
+    bar = ~left & ~right
+    kw = {"noise": KNOWN["noise"], "region": KNOWN["region"], "family": "crate"}
+    across = {"scene": 0, "anywhere": 0}
+    for placement in across:
+        for seed in range(40):
+            tip = project_threat(host, "blade", rng=np.random.default_rng(seed),
+                                 placement=placement, **kw)  # fmt: skip
+            full = tip.detections.masks[0]
+            on_both = min(np.count_nonzero(full & left), np.count_nonzero(full & right))
+            on_bar = np.count_nonzero(full & bar)
+            across[placement] += int(on_both >= 0.15 * full.sum() or on_bar >= 0.35 * full.sum())
+    assert across["scene"] == 0  # never on or across the member
+    assert across["anywhere"] >= 2  # where the trainer asked for anywhere, it happens
+
+
+def test_projected_counts_carry_the_hosts_line_gain() -> None:
+    """A host with a 4 % per-line gain: the counts a bright organic package adds follow it."""
+    rng = np.random.default_rng(5)
+    gain = 1 + 0.04 * rng.standard_normal(192)
+    lam = np.full((192, 192), (6000.0 - 1200.0) / 64.0) * gain[:, None]
+    px = 1200.0 + 64.0 * rng.poisson(lam) + rng.normal(0, 40, lam.shape)
+    meta = AcquisitionMetadata(manufacturer="backscatter-sim", model="handheld")
+    host = Scan(np.clip(np.rint(px), 0, 65535).astype(np.uint16), 16, "lines", metadata=meta)
+    tip = project_threat(host, "organic_package", rng=np.random.default_rng(6),
+                         cover=("plastic", 0.3), depth_cm=1.0, filler=0.0, **KNOWN)  # fmt: skip
+    mask = tip.detections.masks[0]
+    added = tip.scan.pixels.astype(float) - host.pixels.astype(float)
+    rows = np.flatnonzero(mask.sum(axis=1) >= 20)
+    per_row = np.array([added[r, mask[r]].mean() for r in rows])
+    trend = np.convolve(np.pad(per_row, 3, mode="edge"), np.ones(7) / 7, mode="valid")
+    assert np.corrcoef(per_row / trend, gain[rows])[0, 1] > 0.5
+
+
+def test_unknown_hosts_take_the_family_that_scatters_as_much() -> None:
+    from backscatter.synth.tip_dose import estimate_dose, host_facts, infer_family
+
+    def strip(s: Scan) -> Scan:
+        return Scan(s.pixels, s.bits_stored, s.scan_id)
+
+    door = strip(simulate_scan(21, size=(256, 256), clean=True, family="door"))
+    tyre = strip(simulate_scan(22, size=(256, 256), clean=True, family="tyre"))
+    facts = [host_facts(door), host_facts(tyre)]
+    dose = estimate_dose(facts)
+    assert infer_family(facts[0], dose) == "door"  # behind a steel skin: 4x dimmer
+    assert infer_family(facts[1], dose) != "door"
+    tip = project_threat(door, "currency", rng=np.random.default_rng(0), dose=dose,
+                         facts=facts[0])  # fmt: skip
+    assert tip.params["family"] == "door" and tip.params["cover"][0] == "steel"
