@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from backscatter.synth.physics import Layer
+from backscatter.synth.scenes import crop
 from backscatter.synth.shapes import (
     Patch,
     cylinder_profile,
@@ -235,20 +236,9 @@ NOVEL_GENERATORS: dict[str, Callable[..., NovelObject]] = {
 }
 
 
-def _crop(mask: np.ndarray, row0: int, col0: int, shape: tuple[int, ...]) -> np.ndarray:
-    """``mask`` cut to the window ``shape`` at ``(row0, col0)``, zeros outside the image."""
-    out = np.zeros(shape[:2], mask.dtype)
-    R, C = mask.shape
-    r0, c0 = max(row0, 0), max(col0, 0)
-    r1, c1 = min(row0 + shape[0], R), min(col0 + shape[1], C)
-    if r1 > r0 and c1 > c0:
-        out[r0 - row0 : r1 - row0, c0 - col0 : c1 - col0] = mask[r0:r1, c0:c1]
-    return out
-
-
 def full_mask(patch: Patch, shape: tuple[int, int]) -> np.ndarray:
     """The patch's inside pixels on the whole image, (rows, cols) bool."""
-    return _crop(patch.mask, -patch.row0, -patch.col0, shape)
+    return crop(patch.mask, -patch.row0, -patch.col0, shape) > 0
 
 
 def place_novel(
@@ -279,14 +269,14 @@ def place_novel(
             )
             whole = obj.patch.area
             if clip is not None:
-                inside = _crop(clip, obj.patch.row0, obj.patch.col0, obj.patch.cov.shape)
+                inside = crop(clip, obj.patch.row0, obj.patch.col0, obj.patch.cov.shape)
                 if np.count_nonzero(obj.patch.mask & (inside > 0.5)) < _MIN_INSIDE * whole:
                     continue
                 for lay in obj.layers:
-                    lay.thickness = lay.thickness * _crop(
+                    lay.thickness = lay.thickness * crop(
                         clip, lay.row0, lay.col0, lay.thickness.shape
                     )
-                obj.patch.cov = obj.patch.cov * _crop(
+                obj.patch.cov = obj.patch.cov * crop(
                     clip, obj.patch.row0, obj.patch.col0, obj.patch.cov.shape
                 )
             full = full_mask(obj.patch, shape)
